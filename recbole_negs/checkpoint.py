@@ -1,0 +1,105 @@
+"""Checkpoint files: unique per run, written atomically, and loadable on torch >= 2.6.
+
+RecBole's checkpoint holds its Config object, which torch >= 2.6 refuses to unpickle by default
+(``weights_only=True``). The plugin unpickles only files it wrote in this run or that the user named
+explicitly (``--checkpoint_file``, ``load_data_and_model(path)``, ``evaluate(model_file=...)``); never load a
+checkpoint you do not trust.
+"""
+
+import os
+import uuid
+
+import torch
+
+from recbole.utils import get_local_time
+
+
+def unique_checkpoint_path(config):
+    """``<checkpoint_dir>/<model>-<time>-<random>.pth``: two runs started in the same second (RecBole's
+    name has one-second resolution) never share, and so never overwrite, a file."""
+    os.makedirs(config["checkpoint_dir"], exist_ok=True)
+    while True:
+        name = f"{config['model']}-{get_local_time()}-{uuid.uuid4().hex[:6]}.pth"
+        path = os.path.join(config["checkpoint_dir"], name)
+        if not os.path.exists(path):
+            return path
+
+
+def save_atomically(state, path):
+    """Write to a temporary file beside ``path`` and rename it: a crash mid-write leaves the old file intact."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        torch.save(state, tmp, pickle_protocol=4)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path, device="cpu"):
+    """Unpickle a checkpoint the run wrote or the user named (see the module docstring)."""
+    return torch.load(str(path), map_location=device, weights_only=False)
+
+
+class CheckpointMixin:
+    """For any RecBole Trainer: unique file names, atomic writes, loads that work on torch >= 2.6, and a
+    ``negs`` entry for the plugin's own state (``checkpoint_extras`` / ``restore_extras``)."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.saved_model_file = unique_checkpoint_path(config)
+
+    def checkpoint_extras(self):
+        return {}
+
+    def restore_extras(self, extras):
+        pass
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        path = kwargs.pop("saved_model_file", self.saved_model_file)
+        state = {
+            "config": self.config,
+            "epoch": epoch,
+            "cur_step": self.cur_step,
+            "best_valid_score": self.best_valid_score,
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+            "negs": self.checkpoint_extras(),
+        }
+        save_atomically(state, path)
+        if verbose:
+            self.logger.info(f"Saving current: {path}")
+
+    def resume_checkpoint(self, resume_file):
+        checkpoint = load_checkpoint(resume_file, self.device)
+        self.saved_model_file = str(resume_file)
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint["cur_step"]
+        self.best_valid_score = checkpoint["best_valid_score"]
+        if checkpoint["config"]["model"].lower() != self.config["model"].lower():
+            self.logger.warning("the checkpoint was written for model "
+                                f"'{checkpoint['config']['model']}', not '{self.config['model']}'")
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.restore_extras(checkpoint.get("negs", {}))
+        self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    def load_best(self, model_file=None):
+        path = model_file or self.saved_model_file
+        checkpoint = load_checkpoint(path, self.device)
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.logger.info(f"Loading model structure and parameters from {path}")
+        return checkpoint
+
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if not eval_data:
+            return None
+        if load_best_model:
+            self.load_best(model_file)
+        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)

@@ -1,0 +1,14 @@
+"""The plugin's user-facing errors: one clear sentence, no traceback from the command line."""
+
+
+class ConfigError(ValueError):
+    """A config key has a value the plugin cannot use. Raised before any data is loaded or file written."""
+
+
+class DataError(ValueError):
+    """The data cannot serve the configuration (e.g. a user with no item left to sample as a negative).
+    Raised right after the dataset is built, before training."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a NaN loss); the message names the epoch and batch."""

@@ -1,0 +1,148 @@
+"""Every config key the plugin adds: what it means and which values it accepts.
+
+Defaults live in the YAML files under ``properties/`` (RecBole's convention); this table is what validation
+checks against and what the README's key table is generated from (``python -m recbole_negs.keys``), so the
+documentation cannot drift from the code.
+"""
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Callable, Tuple
+
+from recbole_negs.errors import ConfigError
+
+SAMPLERS = ("none", "uniform", "popularity", "dns", "genni", "srns")
+LOSSES = ("bpr", "soft_bpr", "bce", "sampled_softmax", "gbce")
+TRAINERS = ("negs", "ufnrec")
+METHODS = ("none", "pdns", "srns", "genni", "ufnrec")
+
+# Keys starting with these belong to the plugin; a misspelt one is reported instead of silently ignored.
+PLUGIN_PREFIXES = ("neg_", "seq_", "popularity_", "soft_bpr_", "gbce_", "sampled_softmax_", "dns_", "genni_",
+                   "srns_", "ufn_")
+# RecBole's own keys that happen to start with one of those prefixes.
+RECBOLE_KEYS_WITH_PLUGIN_PREFIX = {"seq_len", "seq_separator", "neg_sampling"}
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    allowed: str
+    meaning: str
+    check: Callable[[Any], bool]
+    group: str = "general"
+
+
+def _is_bool(v):
+    return isinstance(v, bool)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def one_of(*values):
+    return lambda v: isinstance(v, str) and v in values
+
+
+def int_at_least(lo):
+    return lambda v: _is_int(v) and v >= lo
+
+
+def number_in(lo, hi, lo_open=False, hi_open=False):
+    def check(v):
+        if not _is_number(v) or v != v:
+            return False
+        above = v > lo if lo_open else v >= lo
+        below = v < hi if hi_open else v <= hi
+        return above and below
+
+    return check
+
+
+def int_at_least_or(lo, *words):
+    return lambda v: (isinstance(v, str) and v in words) or int_at_least(lo)(v)
+
+
+def number_in_or_none(lo, hi, lo_open=False, hi_open=False):
+    inner = number_in(lo, hi, lo_open, hi_open)
+    return lambda v: v is None or inner(v)
+
+
+INF = float("inf")
+
+KEYS: Tuple[Key, ...] = (
+    # --- what to train with
+    Key("sampler", "|".join(SAMPLERS),
+        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives)",
+        one_of(*SAMPLERS)),
+    Key("loss", "|".join(LOSSES), "loss over the positive and its sampled negatives", one_of(*LOSSES)),
+    Key("trainer", "|".join(TRAINERS), "`negs`: sampler hooks and state in checkpoints; `ufnrec`: UFNRec's "
+        "mining, label reversing and mean teacher", one_of(*TRAINERS)),
+    Key("method", "|".join(METHODS), "preset that sets sampler, loss, trainer and the paper's hyper-parameters",
+        one_of(*METHODS)),
+    Key("neg_sample_num", "int >= 1", "K, negatives per positive (per position for sequential models)",
+        int_at_least(1)),
+    Key("neg_exclude", "history|target", "items never drawn as a negative: the user's training items, or only "
+        "the target itself", one_of("history", "target")),
+    Key("neg_sample_replacement", "true|false", "draw the K negatives of one positive with replacement; false "
+        "needs K <= catalog size minus the exclusions", _is_bool),
+    Key("checkpoint_file", "~ or the path of a checkpoint", "resume training from this checkpoint (written "
+        "by the plugin or by RecBole); it is unpickled, so name only files you trust",
+        lambda v: v is None or (isinstance(v, str) and __import__("os").path.isfile(v))),
+    # --- sequence training
+    Key("seq_train_mode", "all_positions|prefix", "sequential models: one row per user sequence, a target at "
+        "every position (SASRec paper), or RecBole's one row per prefix", one_of("all_positions", "prefix")),
+    Key("seq_long_policy", "windows|last", "all_positions, users longer than MAX_ITEM_LIST_LENGTH: "
+        "non-overlapping windows that cover every target, or only the last window (the papers)",
+        one_of("windows", "last")),
+    # --- samplers
+    Key("popularity_alpha", "float >= 0", "popularity sampler draws item i with probability ~ count_i^alpha",
+        number_in(0, INF), "sampler: popularity"),
+    # --- losses
+    Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
+        number_in(0, 10, lo_open=True), "loss: soft_bpr"),
+    Key("gbce_t", "float in [0, 1]", "gBCE calibration t; the positive term is raised to beta = t(a - 1) + 1, "
+        "a = K / (|I| - 1); t = 0 is BCE", number_in(0, 1), "loss: gbce"),
+    Key("sampled_softmax_logq", "true|false", "sampled softmax: subtract log(K q) from each negative's logit "
+        "when the sampler knows its proposal q (uniform, popularity)", _is_bool, "loss: sampled_softmax"),
+)
+
+KEY_BY_NAME = {key.name: key for key in KEYS}
+
+
+def check_value(name, value):
+    """Raise ConfigError naming the key, its value and the allowed values."""
+    key = KEY_BY_NAME[name]
+    if not key.check(value):
+        raise ConfigError(f"config key '{name}' = {value!r} is invalid; allowed: {key.allowed}")
+
+
+def check_unknown_keys(config_keys):
+    """A key that looks like the plugin's but is not in the table is almost always a typo."""
+    for name in config_keys:
+        if name in KEY_BY_NAME or name in RECBOLE_KEYS_WITH_PLUGIN_PREFIX or not name.startswith(PLUGIN_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, KEY_BY_NAME, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"config key '{name}' is not a recbole-negs key{hint} "
+                          "(the key table is in the README)")
+
+
+def markdown_table(defaults):
+    """The README's key table; `defaults` maps key -> default value read from properties/."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for key in KEYS:
+        default = defaults.get(key.name, "")
+        default = "~" if default is None else default
+        rows.append(f"| `{key.name}` | `{default}` | {key.allowed} | {key.meaning} ({key.group}) |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    from recbole_negs.properties_files import all_defaults
+
+    print(markdown_table(all_defaults()))

@@ -1,0 +1,75 @@
+"""The training path of the plugin: any supported RecBole model, trained as encode once -> sample -> loss.
+
+``NegsModel`` wraps the RecBole model. Its ``calculate_loss`` is the plugin's training step; ``predict`` and
+``full_sort_predict`` go straight to the wrapped model, and its ``state_dict`` *is* the wrapped model's, so
+RecBole's evaluators, checkpoints and ``load_state_dict`` see a plain RecBole model.
+"""
+
+import torch
+
+from recbole_negs.backbones import build_backbone
+from recbole_negs.samplers.base import Targets
+
+
+class NegsModel(torch.nn.Module):
+    def __init__(self, model, config, sampler, loss):
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.backbone = build_backbone(model, config)
+        self.sampler = sampler
+        self.loss = loss
+        self.device = config["device"]
+
+    # --- training
+    def encode_and_sample(self, interaction):
+        """One encoder pass, then the sampler on the N flat targets (scores detached, under no_grad)."""
+        enc = self.backbone.encode(interaction)
+        scorer = self.backbone.scorer(enc) if self.sampler.model_aware else None
+        negatives = self.sampler(Targets(enc.users, enc.positives, scorer, enc.positions))
+        return enc, negatives
+
+    def score_positives_and_negatives(self, enc, negative_ids):
+        """Scores with gradients: [N] for the positives, [N, K] for the negatives, in one gather."""
+        scores = self.backbone.score(enc, torch.cat([enc.positives[:, None], negative_ids], dim=1))
+        return scores[:, 0], scores[:, 1:]
+
+    def calculate_loss(self, interaction):
+        enc, negatives = self.encode_and_sample(interaction)
+        pos, neg = self.score_positives_and_negatives(enc, negatives.ids)
+        self.sampler.record(pos.detach(), neg.detach())
+        return self.loss(pos, neg, negatives.log_q) + self.backbone.regularization(enc, negatives.ids)
+
+    @torch.no_grad()
+    def sample_negatives(self, interaction):
+        """The negatives the sampler draws for a batch, padded to the batch's layout: [B, K] for one target per
+        row, [B, L, K] for all-position rows (and [B, M, K] for BERT4Rec's M masked slots); 0 = no target."""
+        enc, negatives = self.encode_and_sample(interaction)
+        if enc.layout is None:
+            return negatives.ids
+        padded = negatives.ids.new_zeros(enc.layout.shape + (negatives.ids.shape[1],))
+        padded[enc.layout] = negatives.ids
+        return padded
+
+    # --- evaluation and persistence: the wrapped RecBole model
+    def predict(self, interaction):
+        return self.model.predict(interaction)
+
+    def full_sort_predict(self, interaction):
+        return self.model.full_sort_predict(interaction)
+
+    def state_dict(self, *args, **kwargs):
+        return self.model.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict=True, **kwargs):
+        return self.model.load_state_dict(state_dict, strict=strict, **kwargs)
+
+    def other_parameter(self):
+        return self.model.other_parameter()
+
+    def load_other_parameter(self, para):
+        self.model.load_other_parameter(para)
+
+    def __str__(self):
+        return (f"{self.model}\nrecbole-negs: sampler={self.sampler.name}, loss={self.loss.name}, "
+                f"K={self.sampler.num}, adapter={self.backbone.family}")

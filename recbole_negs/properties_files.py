@@ -1,0 +1,38 @@
+"""Where the plugin's YAML defaults are: inside the installed package, or properties/ in a source checkout."""
+
+import os
+from functools import lru_cache
+
+import yaml
+
+
+@lru_cache(maxsize=None)
+def properties_dir():
+    try:
+        import recbole_negs.properties as installed
+
+        return list(installed.__path__)[0]  # a folder of YAML files, no __init__.py
+    except ImportError:
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "properties")
+
+
+def property_file(*parts):
+    """Path of properties/<parts...>.yaml (it may not exist: e.g. a method without per-model overrides)."""
+    return os.path.join(properties_dir(), *parts[:-1], parts[-1] + ".yaml")
+
+
+def read_yaml(path):
+    with open(path, "r", encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def all_defaults():
+    """Every plugin key's default: overall.yaml and each sampler / loss / trainer file (not the presets)."""
+    defaults = dict(read_yaml(property_file("overall")))
+    for folder in ("sampler", "loss", "trainer"):
+        directory = os.path.join(properties_dir(), folder)
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".yaml"):
+                for key, value in read_yaml(os.path.join(directory, name)).items():
+                    defaults.setdefault(key, value)
+    return defaults

@@ -1,0 +1,105 @@
+"""run_recbole_negs and load_data_and_model: RecBole's quick start, on the plugin's training path.
+
+``recbole.quick_start`` is never imported: it imports ray 2.6.3, which does not work with numpy 2.
+"""
+
+import sys
+from logging import getLogger
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model, init_logger, init_seed, set_color
+
+from recbole_negs import compat
+from recbole_negs.checkpoint import load_checkpoint
+from recbole_negs.components import trainer_class
+from recbole_negs.config import NegsConfig
+from recbole_negs.losses import Loss
+from recbole_negs.model import NegsModel
+from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext
+from recbole_negs.sequence_rows import SequenceRowsDataLoader
+
+compat.apply()
+
+
+def build_training(config, model, train_data):
+    """Wrap a RecBole model in the plugin's training path and check the data against the config.
+
+    Returns ``(model, train_data, trainer)``: with ``sampler: none`` the model is RecBole's, untouched;
+    otherwise a ``NegsModel``, and for sequential models in all-position mode the training loader yields
+    one row per user sequence. Raises DataError before training when the data cannot serve the config.
+    """
+    if config["sampler"] != "none":
+        train_dataset = train_data._dataset
+        context = SamplingContext.from_training_split(train_dataset, config["device"])
+        sampler = SAMPLER_CLASSES[config["sampler"]](config, context)
+        sampler.check_data()
+        model = NegsModel(model, config, sampler, Loss(config, context.n_items - 1))
+        shift = model.backbone.all_position_shift
+        if shift is not None:
+            train_data = SequenceRowsDataLoader(config, train_dataset, shift, shuffle=config["shuffle"])
+    trainer = trainer_class(config)(config, model)
+    return model, train_data, trainer
+
+
+def _plain(result):
+    return None if result is None else {key: float(value) for key, value in result.items()}
+
+
+def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
+    """Train and test one configuration; returns the same dict as RecBole's ``run_recbole`` (plain floats)."""
+    config = NegsConfig(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model, train_data, trainer = build_training(config, model, train_data)
+    logger.info(model)
+    if config["checkpoint_file"]:
+        trainer.resume_checkpoint(config["checkpoint_file"])
+
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    result = {
+        "best_valid_score": float(best_valid_score),
+        "valid_score_bigger": bool(config["valid_metric_bigger"]),
+        "best_valid_result": _plain(best_valid_result),
+        "test_result": _plain(test_result),
+    }
+    if config["local_rank"] == 0 and queue is not None:
+        queue.put(result)
+    return result
+
+
+def load_data_and_model(model_file):
+    """Reload a checkpoint written by the plugin (or by RecBole) for inference.
+
+    Returns ``(config, model, dataset, train_data, valid_data, test_data)`` as RecBole's function does; with a
+    plugin sampler ``model`` is the ``NegsModel`` whose sampler carries the saved state (``model.model`` is
+    the RecBole model). Only load checkpoints you trust: they are unpickled.
+    """
+    checkpoint = load_checkpoint(model_file)
+    config = checkpoint["config"]
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model, train_data, trainer = build_training(config, model, train_data)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    trainer.restore_extras(checkpoint.get("negs", {}))
+    model.eval()
+    return config, model, dataset, train_data, valid_data, test_data

@@ -1,0 +1,168 @@
+"""What every sampler shares. A new sampler writes one method, ``sample(targets) -> Negatives``.
+
+In the spirit of pytorch-metric-learning's miners: sampling always runs under ``no_grad``, its output shape is
+checked, and each sampler keeps a few statistics per epoch (how hard its negatives are) for the trainer to log.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from recbole.utils import ModelType
+
+from recbole_negs.errors import ConfigError, DataError
+from recbole_negs.history import UserHistory, draw_distinct_ranks
+
+
+@dataclass
+class Targets:
+    """The N positives of one training batch, flattened (one per row, or per position for sequences)."""
+
+    users: torch.Tensor  # [N]
+    positives: torch.Tensor  # [N]
+    scorer: Any = None  # DotScorer / PredictScorer: detached scores of candidate items for these N targets
+    positions: Optional[torch.Tensor] = None  # [N] index of the target in the user's training sequence
+
+
+@dataclass
+class Negatives:
+    ids: torch.Tensor  # [N, K]
+    log_q: Optional[torch.Tensor] = None  # [N, K] log proposal probability, when the sampler knows it
+
+
+@dataclass
+class SamplingContext:
+    """What samplers know about the data, built once after RecBole has split it."""
+
+    history: Any  # UserHistory of the training split
+    n_users: int
+    n_items: int  # RecBole's item_num: ids 1..n_items-1 are items, 0 is padding
+    item_counts: torch.Tensor  # [n_items] training interactions per item
+    device: torch.device
+
+    @classmethod
+    def from_training_split(cls, train_dataset, device):
+        # RecBole's inter_matrix of the training split: one entry per interaction (for sequential datasets it
+        # includes each user's first item, which no prefix row has as a target).
+        matrix = train_dataset.inter_matrix(form="coo")
+        counts = np.bincount(matrix.col, minlength=matrix.shape[1]).astype(np.int64)
+        return cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
+                   torch.from_numpy(counts).to(device), device)
+
+
+class NegativeSampler:
+    name = ""
+    model_aware = False  # True when it scores candidates with the model (needs Targets.scorer)
+    serves = (ModelType.GENERAL, ModelType.SEQUENTIAL)
+
+    def __init__(self, config, context: SamplingContext):
+        self.config = config
+        self.context = context
+        self.num = config["neg_sample_num"]
+        self.exclude_history = config["neg_exclude"] == "history"
+        self.replacement = config["neg_sample_replacement"]
+        self.epoch = 0
+        self.reset_statistics()
+
+    # --- checks
+    @classmethod
+    def check_config(cls, config):
+        if config["MODEL_TYPE"] not in cls.serves:
+            kinds = " and ".join(t.name.lower() for t in cls.serves)
+            raise ConfigError(f"config key 'sampler' = '{cls.name}' serves {kinds} models; model "
+                              f"'{config['model']}' is a {config['MODEL_TYPE'].name.lower()} model")
+
+    def check_data(self):
+        """Data-dependent checks, right after the dataset is built: every user needs items left to draw."""
+        free = self.free_items_per_user()
+        active = self.context.history.sizes > 0
+        worst = int(free[active].min()) if bool(active.any()) else int(free.min())
+        if worst < 1:
+            users = int(((free < 1) & active).sum())
+            raise DataError(
+                f"{users} user(s) have interacted with every item, so no item is left to sample as a negative "
+                f"with neg_exclude = 'history'; use neg_exclude: target, or filter those users "
+                "(e.g. user_inter_num_interval)")
+        if not self.replacement and self.num > worst:
+            raise DataError(
+                f"config key 'neg_sample_num' = {self.num} is larger than the {worst} items some user can draw "
+                "without replacement (the catalog minus the exclusions); lower neg_sample_num or set "
+                "neg_sample_replacement: True")
+
+    def free_items_per_user(self):
+        history = self.context.history
+        if self.exclude_history:
+            return history.free_count
+        return torch.full_like(history.free_count, self.context.n_items - 2)  # all items but the target
+
+    # --- sampling
+    def sample(self, targets: Targets) -> Negatives:
+        raise NotImplementedError
+
+    def __call__(self, targets: Targets) -> Negatives:
+        with torch.no_grad():
+            out = self.sample(targets)
+        expected = (len(targets.positives), self.num)
+        assert tuple(out.ids.shape) == expected, (
+            f"{type(self).__name__}.sample returned ids of shape {tuple(out.ids.shape)}, expected {expected}")
+        return out
+
+    def draw_uniform(self, targets, num, replacement=True):
+        """``[N, num]`` items uniform over the catalog minus the exclusions (the user's training items, or
+        the target only); exact, no rejection loop."""
+        history = self.context.history
+        if self.exclude_history:
+            if replacement:
+                return history.sample_free(targets.users, num)
+            return history.sample_free_distinct(targets.users, num)
+        n, pos = len(targets.positives), targets.positives
+        free = torch.full((n,), self.context.n_items - 2, device=pos.device)
+        r = draw_distinct_ranks(free, num) if not replacement else torch.randint(
+            0, self.context.n_items - 2, (n, num), device=pos.device)
+        items = r + 1
+        return items + (items >= pos[:, None]).long()
+
+    def uniform_log_q(self, targets, num):
+        """log of the uniform proposal probability of each draw: -log(free items of its user)."""
+        free = self.free_items_per_user()[targets.users].float()
+        return (-torch.log(free))[:, None].expand(-1, num)
+
+    # --- hooks the trainer calls
+    def on_train_start(self, trainer):
+        pass
+
+    def on_epoch_start(self, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, loss_value):
+        pass
+
+    def on_epoch_end(self, epoch, trainer):
+        pass
+
+    # --- statistics (per epoch)
+    def reset_statistics(self):
+        self._stats = {"pairs": 0, "outscoring": 0, "gap_sum": 0.0}
+
+    def record(self, pos_scores, neg_scores):
+        """Called by the training step with the scores it computed anyway (no extra work)."""
+        gap = pos_scores[:, None] - neg_scores
+        self._stats["pairs"] += gap.numel()
+        self._stats["outscoring"] += int((gap < 0).sum())
+        self._stats["gap_sum"] += float(gap.sum())
+
+    def statistics(self):
+        """Mean score gap positive - negative and the share of negatives that outscore their positive."""
+        pairs = max(self._stats["pairs"], 1)
+        return {"mean_gap": self._stats["gap_sum"] / pairs, "share_outscoring": self._stats["outscoring"] / pairs}
+
+    # --- state in checkpoints
+    def state_dict(self):
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state):
+        self.epoch = state.get("epoch", 0)
+
+

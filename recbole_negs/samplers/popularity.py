@@ -1,0 +1,76 @@
+"""Negatives drawn with probability proportional to ``count^alpha`` (training interactions), minus the
+exclusions. Draws that hit an excluded item are redrawn a few times; the rare rows still left (users whose
+history holds most of the popularity mass) are drawn exactly from their own masked distribution."""
+
+import torch
+
+from recbole_negs.errors import ConfigError
+from recbole_negs.samplers.base import Negatives, NegativeSampler
+
+REDRAW_ROUNDS = 8
+
+
+class PopularitySampler(NegativeSampler):
+    name = "popularity"
+
+    @classmethod
+    def check_config(cls, config):
+        super().check_config(config)
+        if not config["neg_sample_replacement"]:
+            raise ConfigError("config key 'neg_sample_replacement' = False is not available for sampler "
+                              "'popularity', which draws with replacement; allowed: True")
+
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        weights = context.item_counts.double() ** config["popularity_alpha"]
+        weights[0] = 0.0  # padding
+        self.weights = weights.float()
+        history = context.history
+        history_mass = torch.zeros(history.n_users, dtype=torch.double, device=weights.device)
+        history_mass.index_add_(0, history.owner, weights[history.items])
+        self.log_weights = torch.log(weights).float()
+        self.log_total = float(torch.log(weights.sum()))
+        self.log_free_mass = torch.log((weights.sum() - history_mass).clamp_min(1e-300)).float()
+
+    def free_items_per_user(self):
+        """Items of zero weight can never be drawn, so they do not count as free."""
+        drawable = int((self.weights > 0).sum())
+        if not self.exclude_history:
+            return torch.full_like(self.context.history.free_count, drawable - 1)
+        history = self.context.history
+        held = torch.zeros(history.n_users, dtype=torch.long, device=history.items.device)
+        held.index_add_(0, history.owner, (self.weights[history.items] > 0).long())
+        return drawable - held
+
+    def _excluded(self, targets, ids):
+        if self.exclude_history:
+            return self.context.history.contains(targets.users, ids)
+        return ids == targets.positives[:, None]
+
+    def sample(self, targets):
+        n = len(targets.positives)
+        ids = torch.multinomial(self.weights, n * self.num, replacement=True).view(n, self.num)
+        bad = self._excluded(targets, ids)
+        for _ in range(REDRAW_ROUNDS):
+            count = int(bad.sum())
+            if count == 0:
+                break
+            ids[bad] = torch.multinomial(self.weights, count, replacement=True)
+            bad = self._excluded(targets, ids)
+        rows = torch.nonzero(bad.any(dim=1))[:, 0]
+        if len(rows):
+            ids[rows] = self._exact(targets, rows)
+        return Negatives(ids, self.log_weights[ids] - self._log_normaliser(targets)[:, None])
+
+    def _exact(self, targets, rows):
+        catalog = torch.arange(self.context.n_items, device=rows.device)[None, :].expand(len(rows), -1)
+        sub = type(targets)(targets.users[rows], targets.positives[rows])
+        weights = self.weights[None, :].expand(len(rows), -1).clone()
+        weights[self._excluded(sub, catalog)] = 0.0
+        return torch.multinomial(weights, self.num, replacement=True)
+
+    def _log_normaliser(self, targets):
+        if self.exclude_history:
+            return self.log_free_mass[targets.users]
+        mass = torch.exp(torch.tensor(self.log_total, dtype=torch.double)) - self.weights[targets.positives].double()
+        return torch.log(mass).float()

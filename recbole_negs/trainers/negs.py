@@ -1,0 +1,150 @@
+"""NegsTrainer: RecBole's Trainer with hooks for samplers, their state in checkpoints and their statistics in
+the log and tensorboard. RecBole's optimiser, evaluation, early stopping, progress bars and logging are kept."""
+
+from time import time
+
+import torch
+from torch.nn.utils.clip_grad import clip_grad_norm_
+from tqdm import tqdm
+
+from recbole.trainer import Trainer
+from recbole.utils import dict2str, early_stopping, set_color
+
+from recbole_negs.checkpoint import CheckpointMixin
+from recbole_negs.errors import TrainingError
+
+
+class NegsTrainer(CheckpointMixin, Trainer):
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.sampler = getattr(model, "sampler", None)  # None: RecBole's own training (sampler: none)
+
+    @classmethod
+    def check_config(cls, config):
+        """Config checks of the trainer itself (UFNRecTrainer: a sequential model); none here."""
+
+    # --- hooks for subclasses (UFNRecTrainer)
+    def on_train_start(self, train_data):
+        if self.sampler is not None:
+            self.sampler.on_train_start(self)
+
+    def after_optimizer_step(self, loss_value):
+        if self.sampler is not None:
+            self.sampler.on_batch_end(loss_value)
+
+    def on_epoch_end(self, epoch_idx):
+        """After the epoch's last step, before validation: sampler bookkeeping and its statistics."""
+        if self.sampler is None:
+            return
+        self.sampler.on_epoch_end(epoch_idx, self)
+        stats = self.epoch_statistics()
+        self.logger.info(set_color(f"epoch {epoch_idx} sampler", "green") + " [" +
+                         ", ".join(f"{k}: {v:.4f}" for k, v in stats.items()) + "]")
+        for key, value in stats.items():
+            self.tensorboard.add_scalar(f"Sampler/{key}", value, epoch_idx)
+        self.last_statistics = stats
+
+    def epoch_statistics(self):
+        return self.sampler.statistics()
+
+    def may_stop(self, epoch_idx):
+        """Whether early stopping may end training now (UFNRec waits for its warm-up)."""
+        return True
+
+    # --- checkpoints
+    def checkpoint_extras(self):
+        return {"sampler": self.sampler.state_dict()} if self.sampler is not None else {}
+
+    def restore_extras(self, extras):
+        if self.sampler is not None and "sampler" in extras:
+            self.sampler.load_state_dict(extras["sampler"])
+
+    # --- training
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self.model.train()
+        loss_func = loss_func or self.model.calculate_loss
+        if self.sampler is not None:
+            self.sampler.on_epoch_start(epoch_idx)
+            self.sampler.reset_statistics()
+        batches = tqdm(train_data, total=len(train_data), ncols=100,
+                       desc=set_color(f"Train {epoch_idx:>5}", "pink")) if show_progress else train_data
+        if not self.config["single_spec"] and train_data.shuffle:
+            train_data.sampler.set_epoch(epoch_idx)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.enable_scaler)
+        total_loss = None
+        for batch_idx, interaction in enumerate(batches):
+            interaction = interaction.to(self.device)
+            self.optimizer.zero_grad()
+            sync_loss = 0
+            if not self.config["single_spec"]:
+                self.set_reduce_hook()
+                sync_loss = self.sync_grad_loss()
+            with torch.autocast(device_type=self.device.type, enabled=self.enable_amp):
+                losses = loss_func(interaction)
+            if isinstance(losses, tuple):
+                loss = sum(losses)
+                parts = tuple(part.item() for part in losses)
+                total_loss = parts if total_loss is None else tuple(map(sum, zip(total_loss, parts)))
+            else:
+                loss = losses
+                total_loss = loss.item() if total_loss is None else total_loss + loss.item()
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"training loss is {loss.item()} at epoch {epoch_idx}, batch {batch_idx}; the last good "
+                    f"checkpoint is kept at {self.saved_model_file} (lower learning_rate, or check the data)")
+            scaler.scale(loss + sync_loss).backward()
+            if self.clip_grad_norm:
+                clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
+            scaler.step(self.optimizer)
+            scaler.update()
+            self.after_optimizer_step(loss.item())
+        return total_loss
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        if saved and self.start_epoch >= self.epochs:
+            self._save_checkpoint(-1, verbose=verbose)
+        self.eval_collector.data_collect(train_data)
+        if self.config["train_neg_sample_args"].get("dynamic", False):
+            train_data.get_model(self.model)  # RecBole's own DNS (sampler: none)
+        self.on_train_start(train_data)
+
+        for epoch_idx in range(self.start_epoch, self.epochs):
+            start = time()
+            train_loss = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
+            self.train_loss_dict[epoch_idx] = sum(train_loss) if isinstance(train_loss, tuple) else train_loss
+            if verbose:
+                self.logger.info(self._generate_train_loss_output(epoch_idx, start, time(), train_loss))
+            self._add_train_loss_to_tensorboard(epoch_idx, train_loss)
+            self.on_epoch_end(epoch_idx)
+
+            if self.eval_step <= 0 or not valid_data:
+                if saved:
+                    self._save_checkpoint(epoch_idx, verbose=verbose)
+                continue
+            if (epoch_idx + 1) % self.eval_step != 0:
+                continue
+            start = time()
+            valid_score, valid_result = self._valid_epoch(valid_data, show_progress=show_progress)
+            self.best_valid_score, self.cur_step, stop_flag, update_flag = early_stopping(
+                valid_score, self.best_valid_score, self.cur_step, max_step=self.stopping_step,
+                bigger=self.valid_metric_bigger)
+            if verbose:
+                self.logger.info((set_color("epoch %d evaluating", "green") + " [" + set_color("time", "blue") +
+                                  ": %.2fs, " + set_color("valid_score", "blue") + ": %f]")
+                                 % (epoch_idx, time() - start, valid_score))
+                self.logger.info(set_color("valid result", "blue") + ": \n" + dict2str(valid_result))
+            self.tensorboard.add_scalar("Vaild_score", valid_score, epoch_idx)
+            if update_flag:
+                if saved:
+                    self._save_checkpoint(epoch_idx, verbose=verbose)
+                self.best_valid_result = valid_result
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+            if stop_flag and self.may_stop(epoch_idx):
+                if verbose:
+                    self.logger.info("Finished training, best eval result in epoch %d"
+                                     % (epoch_idx - self.cur_step * self.eval_step))
+                break
+
+        self._add_hparam_to_tensorboard(self.best_valid_score)
+        return self.best_valid_score, self.best_valid_result
