@@ -70,24 +70,31 @@ class DotScorer:
         return self.queries if rows is None else self.queries[rows]
 
     def score(self, ids, rows=None):
-        """``ids`` [R, C] candidates for the targets ``rows`` (all N if None) -> [R, C] scores."""
+        """``ids`` [R, C] candidates for the targets ``rows`` (all N if None) -> [R, C] scores. Many candidates
+        per row: one matmul against the whole table, then a gather (the matmul is far faster per element
+        than gathering item vectors); few: gather the candidates' vectors, in chunks that bound memory."""
         queries = self._rows(rows)
-        per_row = ids.shape[1] * self.item_vectors.shape[1]
-        step = max(1, self.chunk_floats // max(per_row, 1))
+        if 5 * ids.shape[1] >= self.n_items:
+            return self.score_catalog(rows).gather(1, ids)
+        step = max(1, self.chunk_floats // max(ids.shape[1] * self.item_vectors.shape[1], 1))
         out = torch.empty(ids.shape, dtype=queries.dtype, device=queries.device)
         for start in range(0, ids.shape[0], step):
             chunk = ids[start:start + step]
-            out[start:start + step] = torch.bmm(self.item_vectors[chunk], queries[start:start + step, :, None])[..., 0]
+            out[start:start + step] = torch.einsum("rd,rcd->rc", queries[start:start + step], self.item_vectors[chunk])
         if self.item_bias is not None:
             out += self.item_bias[ids]
         return out
 
+    def score_shared(self, ids, rows=None):
+        """``ids`` [C], one candidate set shared by the targets ``rows`` -> [R, C] scores: one matmul."""
+        scores = self._rows(rows) @ self.item_vectors[ids].T
+        if self.item_bias is not None:
+            scores += self.item_bias[ids]
+        return scores
+
     def score_catalog(self, rows=None):
         """[R, n_items] scores of every item (column 0 is padding)."""
-        scores = self._rows(rows) @ self.item_vectors.T
-        if self.item_bias is not None:
-            scores += self.item_bias
-        return scores
+        return self.score_shared(torch.arange(self.n_items, device=self.queries.device), rows)
 
 
 class Backbone:
@@ -120,8 +127,9 @@ class Backbone:
     def regularization(self, enc: Encoded, neg_ids):
         return 0.0
 
-    def user_queries(self, users):
-        """Query vectors of whole users (general models), no gradients: SRNS's epoch-end snapshots."""
+    def user_scorer(self):
+        """Detached scores of any (user, item) pair from the current weights: a DotScorer whose rows are all
+        users. Only general models have a query per user (SRNS's epoch-end snapshots need one)."""
         raise ConfigError(f"model '{self.config['model']}' has no per-user query vector")
 
 
@@ -133,8 +141,8 @@ class MatrixFactorization(Backbone):
         return Encoded(users, positives, self.model.user_embedding(users), self.model.item_embedding.weight,
                        interaction=interaction)
 
-    def user_queries(self, users):
-        return self.model.user_embedding.weight[users].detach()
+    def user_scorer(self):
+        return DotScorer(self.model.user_embedding.weight, self.model.item_embedding.weight)
 
 
 class GraphPropagation(Backbone):
@@ -162,14 +170,10 @@ class GraphPropagation(Backbone):
         parts = (enc.queries, enc.item_vectors[enc.positives], enc.item_vectors[neg_ids])  # NGCF
         return model.reg_weight * model.reg_loss(*parts)
 
-    def user_queries(self, users):
-        with torch.no_grad():
-            user_all, _ = self.model.forward()
-        return user_all[users]
-
-    def item_table(self):
-        with torch.no_grad():
-            return self.model.forward()[1]
+    def user_scorer(self):
+        with torch.no_grad():  # one propagation for all users
+            user_all, item_all = self.model.forward()
+        return DotScorer(user_all, item_all)
 
 
 class _Sequence(Backbone):
@@ -292,10 +296,13 @@ class PredictScorer:
         with torch.no_grad():
             return self.backbone._predict(interaction, ids)
 
-    def score_catalog(self, rows=None):
+    def score_shared(self, ids, rows=None):
         n = len(self.interaction) if rows is None else len(torch.arange(len(self.interaction))[rows])
-        ids = torch.arange(self.n_items, device=self.interaction[self.backbone.USER_ID].device)
         return self.score(ids.expand(n, -1), rows)
+
+    def score_catalog(self, rows=None):
+        ids = torch.arange(self.n_items, device=self.interaction[self.backbone.USER_ID].device)
+        return self.score_shared(ids, rows)
 
 
 def adapter_class(config):

@@ -5,10 +5,13 @@ RecBole's property files < properties/overall.yaml < the sampler's, loss's and t
 (and its per-model file) < the user's config files < config dict < command line.
 """
 
+import os
+
 from recbole.config import Config
 from recbole.utils import ModelType
 
 from recbole_negs import compat
+from recbole_negs.components import check_components
 from recbole_negs.errors import ConfigError
 from recbole_negs.keys import KEYS, LOSSES, METHODS, SAMPLERS, TRAINERS, check_unknown_keys, check_value
 from recbole_negs.properties_files import property_file, read_yaml
@@ -48,7 +51,7 @@ class NegsConfig(Config):
         method_files = [property_file("method", method), property_file("method", method, model)]
         preset = {}
         for path in method_files:
-            if _exists(path):
+            if os.path.isfile(path):
                 preset.update(read_yaml(path))
 
         def chosen(key, *layers):
@@ -65,7 +68,7 @@ class NegsConfig(Config):
                  property_file("trainer", trainer)] + method_files
         # The chosen names must win over a sampler file's suggestion when the user or preset named them.
         self._chosen_names = {"sampler": sampler, "loss": loss, "trainer": trainer, "method": method}
-        return [path for path in files if _exists(path)]
+        return [path for path in files if os.path.isfile(path)]
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()
@@ -97,12 +100,6 @@ class NegsConfig(Config):
         super()._set_default_parameters()
 
 
-def _exists(path):
-    import os
-
-    return os.path.isfile(path)
-
-
 def validate(config):
     """Every plugin key and every combination the plugin cannot serve, before any data is loaded."""
     final = config.final_config_dict
@@ -110,6 +107,4 @@ def validate(config):
     for key in KEYS:
         if key.name in final:
             check_value(key.name, final[key.name])
-    from recbole_negs.components import check_components
-
     check_components(config)

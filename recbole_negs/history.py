@@ -45,13 +45,29 @@ class UserHistory:
         pos = torch.searchsorted(self.keys, query).clamp_(max=len(self.keys) - 1)
         return self.keys[pos] == query
 
+    def position_of(self, users, items):
+        """Long tensor shaped like ``items``: the CSR index (into ``self.items`` / ``self.keys``) of each
+        (``users[...]``, ``items[..., k]``) pair, or -1 where the pair is not a training interaction. A pair seen
+        several times in the training split has one index (duplicates are merged)."""
+        query = users.reshape(users.shape + (1,) * (items.dim() - users.dim())) * self.n_items + items
+        if len(self.keys) == 0:
+            return torch.full_like(query, -1)
+        pos = torch.searchsorted(self.keys, query).clamp_(max=len(self.keys) - 1)
+        return torch.where(self.keys[pos] == query, pos, torch.full_like(pos, -1))
+
+    def entries(self, users):
+        """(row, item) of every training item of ``users[row]``: what to mask in a [len(users), n_items] score
+        matrix, in time proportional to the histories rather than to the catalog."""
+        sizes = self.sizes[users]
+        rows = torch.repeat_interleave(torch.arange(len(users), device=users.device), sizes)
+        starts = torch.cumsum(sizes, 0) - sizes
+        offsets = torch.arange(len(rows), device=users.device) - starts[rows] + self.indptr[users][rows]
+        return rows, self.items[offsets]
+
     def sample_free(self, users, num, generator=None):
         """``[len(users), num]`` items drawn uniformly, with replacement, from each user's non-history items.
         Every user passed must have at least one free item (``free_count > 0``)."""
-        free = self.free_count[users]
-        r = (torch.rand((len(users), num), device=users.device, generator=generator) * free[:, None]).long()
-        r = torch.minimum(r, free[:, None] - 1)  # guard against rand() rounding up to 1.0 in float32
-        return self.nth_free(users, r)
+        return self.nth_free(users, _uniform_ranks(self.free_count[users][:, None].expand(-1, num), generator))
 
     def nth_free(self, users, r):
         """The r-th (0-based) item that is not in the user's history, for ``r`` shaped ``[len(users), *]``."""
@@ -65,18 +81,32 @@ class UserHistory:
 
 
 def draw_distinct_ranks(free, num, generator=None):
-    """``num`` distinct ranks per row, uniform over [0, free[row]) (needs ``num <= free``). The k-th draw takes a
-    uniform rank among the ``free - k`` ranks not taken yet, so every subset is equally likely; it is mapped
-    past the taken ranks by the fixed point v = r + #{taken <= v}, reached from below in a few steps."""
-    taken = torch.empty((len(free), 0), dtype=torch.long, device=free.device)
-    for k in range(num):
-        r = (torch.rand(len(free), device=free.device, generator=generator) * (free - k)).long()
-        r = torch.minimum(r, free - k - 1)
-        v = r
-        while True:
-            nxt = r + (taken <= v[:, None]).sum(dim=1)
-            if torch.equal(nxt, v):
-                break
-            v = nxt
-        taken = torch.cat([taken, v[:, None]], dim=1)
-    return taken
+    """``num`` distinct ranks per row, every ``num``-subset of [0, free[row]) equally likely (needs ``num <=
+    free``). Sparse rows: i.i.d. uniform draws whose repeats are redrawn until ``num`` distinct values stand;
+    the set of distinct values of an i.i.d. sequence is exchangeable, so the subset is uniform, and the rounds
+    end fast while ``num`` is at most half of ``free``. Dense rows: the ``num`` smallest of ``free`` uniform
+    keys (a random permutation's prefix)."""
+    n = len(free)
+    device = free.device
+    if num == 0 or n == 0:
+        return torch.zeros((n, num), dtype=torch.long, device=device)
+    if 2 * num > int(free.min()):
+        width = int(free.max())
+        keys = torch.rand((n, width), device=device, generator=generator)
+        keys[torch.arange(width, device=device)[None, :] >= free[:, None]] = 2.0  # ranks past free: never
+        return keys.topk(num, dim=1, largest=False).indices
+    ranks = _uniform_ranks(free[:, None].expand(-1, num), generator)
+    while True:
+        ordered, order = ranks.sort(dim=1)
+        repeat = torch.zeros_like(ranks, dtype=torch.bool)
+        repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+        if not bool(repeat.any()):
+            return ranks
+        redraw = torch.zeros_like(repeat).scatter_(1, order, repeat)
+        ranks[redraw] = _uniform_ranks(free[:, None].expand(-1, num)[redraw], generator)
+
+
+def _uniform_ranks(limit, generator=None):
+    """Uniform integers in [0, limit), elementwise."""
+    r = (torch.rand(limit.shape, device=limit.device, generator=generator) * limit).long()
+    return torch.minimum(r, limit - 1)  # rand() can round up to 1.0 in float32

@@ -6,6 +6,7 @@ documentation cannot drift from the code.
 """
 
 import difflib
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Tuple
 
@@ -92,7 +93,7 @@ KEYS: Tuple[Key, ...] = (
         "needs K <= catalog size minus the exclusions", _is_bool),
     Key("checkpoint_file", "~ or the path of a checkpoint", "resume training from this checkpoint (written "
         "by the plugin or by RecBole); it is unpickled, so name only files you trust",
-        lambda v: v is None or (isinstance(v, str) and __import__("os").path.isfile(v))),
+        lambda v: v is None or (isinstance(v, str) and os.path.isfile(v))),
     # --- sequence training
     Key("seq_train_mode", "all_positions|prefix", "sequential models: one row per user sequence, a target at "
         "every position (SASRec paper), or RecBole's one row per prefix", one_of("all_positions", "prefix")),
@@ -102,6 +103,41 @@ KEYS: Tuple[Key, ...] = (
     # --- samplers
     Key("popularity_alpha", "float >= 0", "popularity sampler draws item i with probability ~ count_i^alpha",
         number_in(0, INF), "sampler: popularity"),
+    Key("dns_candidates", "int >= neg_sample_num", "DNS / PDNS: H uniform candidates per positive; the K "
+        "highest-scored become the negatives", int_at_least(1), "sampler: dns"),
+    Key("genni_alpha", "float >= 0", "GenNi: negatives drawn from softmax(alpha * score) over the pre-selected "
+        "items (Eq. 5); 0 is uniform; the starting value when the curriculum is on", number_in(0, INF),
+        "sampler: genni"),
+    Key("genni_beta", "float in (0, 1]", "GenNi: share of the catalog pre-selected uniformly before scoring",
+        number_in(0, 1, lo_open=True), "sampler: genni"),
+    Key("genni_beta_schedule", "~ or int m >= 1", "GenNi: ~ keeps genni_beta fixed; m schedules beta = "
+        "min(0.001 * 10^(epoch / m), 1) (Eq. 7)", lambda v: v is None or int_at_least(1)(v), "sampler: genni"),
+    Key("genni_preselect", "per_position|per_batch", "GenNi: a pre-selected set per (user, time step) as "
+        "Algorithm 1 draws it (faithful), or one set per batch shared by all positions (fast; the same at "
+        "beta = 1, a different method at small beta)", one_of("per_position", "per_batch"), "sampler: genni"),
+    Key("genni_curriculum", "true|false", "GenNi's self-adjusted curriculum (section 3.4): alpha goes up by "
+        "genni_alpha_step when the batch loss fell, down when it rose, within the bounds",
+        _is_bool, "sampler: genni"),
+    Key("genni_alpha_step", "float > 0", "GenNi curriculum: change of alpha per batch", number_in(0, INF, True),
+        "sampler: genni"),
+    Key("genni_alpha_bounds", "[lo, hi], 0 <= lo <= hi", "GenNi curriculum: alpha stays in [lo, hi] (the "
+        "paper tuned alpha in 0..6)", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(
+            number_in(0, INF)(x) for x in v) and v[0] <= v[1], "sampler: genni"),
+    Key("srns_pool_size", "int >= 1", "SRNS: P candidates per user, drawn with replacement from the items "
+        "outside the user's training items, 5 epochs before use (memory: about 6 * P * 24 bytes per user)",
+        int_at_least(1), "sampler: srns"),
+    Key("srns_s1", "int >= 1", "SRNS: memory size S1 per user", int_at_least(1), "sampler: srns"),
+    Key("srns_s2", "int >= 1", "SRNS: fresh pool items S2 scored with the memory at every refresh",
+        int_at_least(1), "sampler: srns"),
+    Key("srns_tau", "float > 0", "SRNS: temperature of the memory refresh softmax(score / tau)",
+        number_in(0, INF, lo_open=True), "sampler: srns"),
+    Key("srns_alpha", "float", "SRNS: weight of the std term; negative = select by std alone (authors' code)",
+        number_in(-INF, INF), "sampler: srns"),
+    Key("srns_warmup", "int >= 0", "SRNS: T0, epochs over which alpha_t rises linearly to alpha",
+        int_at_least(0), "sampler: srns"),
+    Key("srns_mode", "real|synthetic", "SRNS: real (the authors' real-data code) or synthetic (section 4.2: "
+        "epoch-start raw scores, no pools, a known false negative fed into memory)",
+        one_of("real", "synthetic"), "sampler: srns"),
     # --- losses
     Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
         number_in(0, 10, lo_open=True), "loss: soft_bpr"),

@@ -1,9 +1,21 @@
 """Where the plugin's YAML defaults are: inside the installed package, or properties/ in a source checkout."""
 
 import os
+import re
 from functools import lru_cache
 
 import yaml
+
+
+class _FloatAwareLoader(yaml.SafeLoader):
+    """YAML 1.1 reads '1e-5' as a string; RecBole's loader reads it as a float, and so does this one."""
+
+
+_FloatAwareLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)[eE][-+]?\d+|\d+\.\d*|\.\d+)$"),
+    list("-+0123456789."),
+)
 
 
 @lru_cache(maxsize=None)
@@ -23,7 +35,7 @@ def property_file(*parts):
 
 def read_yaml(path):
     with open(path, "r", encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+        return yaml.load(f, Loader=_FloatAwareLoader) or {}
 
 
 def all_defaults():

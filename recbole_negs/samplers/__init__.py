@@ -1,10 +1,13 @@
 """Negative samplers: one class per file, each writing ``sample(targets) -> Negatives``."""
 
 from recbole_negs.samplers.base import Negatives, NegativeSampler, SamplingContext, Targets
+from recbole_negs.samplers.dns import DynamicNegativeSampler
+from recbole_negs.samplers.genni import GenNiSampler
 from recbole_negs.samplers.popularity import PopularitySampler
 from recbole_negs.samplers.uniform import UniformSampler
 
-SAMPLER_CLASSES = {cls.name: cls for cls in (UniformSampler, PopularitySampler)}
+SAMPLER_CLASSES = {cls.name: cls for cls in (UniformSampler, PopularitySampler, DynamicNegativeSampler,
+                                             GenNiSampler)}
 
 __all__ = ["Negatives", "NegativeSampler", "SamplingContext", "Targets", "UniformSampler", "PopularitySampler",
-           "SAMPLER_CLASSES"]
+           "DynamicNegativeSampler", "GenNiSampler", "SAMPLER_CLASSES"]

@@ -85,11 +85,16 @@ class NegativeSampler:
                 f"{users} user(s) have interacted with every item, so no item is left to sample as a negative "
                 f"with neg_exclude = 'history'; use neg_exclude: target, or filter those users "
                 "(e.g. user_inter_num_interval)")
-        if not self.replacement and self.num > worst:
-            raise DataError(
-                f"config key 'neg_sample_num' = {self.num} is larger than the {worst} items some user can draw "
-                "without replacement (the catalog minus the exclusions); lower neg_sample_num or set "
-                "neg_sample_replacement: True")
+        for key, needed in self.distinct_draws().items():
+            if needed > worst:
+                raise DataError(
+                    f"config key '{key}' = {needed} is larger than the {worst} items some user can draw without "
+                    "replacement (the catalog minus the exclusions); lower it, or set neg_exclude: target"
+                    + (" or neg_sample_replacement: True" if key == "neg_sample_num" else ""))
+
+    def distinct_draws(self):
+        """How many distinct items per positive the sampler draws, by the key that sets it."""
+        return {} if self.replacement else {"neg_sample_num": self.num}
 
     def free_items_per_user(self):
         history = self.context.history
@@ -123,6 +128,26 @@ class NegativeSampler:
             0, self.context.n_items - 2, (n, num), device=pos.device)
         items = r + 1
         return items + (items >= pos[:, None]).long()
+
+    def excluded(self, targets, ids):
+        """Boolean mask shaped like ``ids`` ([N, C], or [C] shared by all N targets): the padding id 0 and the
+        items ``neg_exclude`` rules out for each target."""
+        if self.exclude_history:
+            hit = self.context.history.contains(targets.users, ids if ids.dim() == 2 else ids[None, :])
+        else:
+            hit = ids == targets.positives[:, None]
+        return hit | (ids == 0)
+
+    def mask_catalog(self, targets, scores, value):
+        """Set the padding column and each target's excluded items of a [N, n_items] matrix to ``value``, in
+        place, touching only those entries."""
+        scores[:, 0] = value
+        if self.exclude_history:
+            rows, items = self.context.history.entries(targets.users)
+            scores[rows, items] = value
+        else:
+            scores[torch.arange(len(scores), device=scores.device), targets.positives] = value
+        return scores
 
     def uniform_log_q(self, targets, num):
         """log of the uniform proposal probability of each draw: -log(free items of its user)."""

@@ -42,21 +42,16 @@ class PopularitySampler(NegativeSampler):
         held.index_add_(0, history.owner, (self.weights[history.items] > 0).long())
         return drawable - held
 
-    def _excluded(self, targets, ids):
-        if self.exclude_history:
-            return self.context.history.contains(targets.users, ids)
-        return ids == targets.positives[:, None]
-
     def sample(self, targets):
         n = len(targets.positives)
         ids = torch.multinomial(self.weights, n * self.num, replacement=True).view(n, self.num)
-        bad = self._excluded(targets, ids)
+        bad = self.excluded(targets, ids)
         for _ in range(REDRAW_ROUNDS):
             count = int(bad.sum())
             if count == 0:
                 break
             ids[bad] = torch.multinomial(self.weights, count, replacement=True)
-            bad = self._excluded(targets, ids)
+            bad = self.excluded(targets, ids)
         rows = torch.nonzero(bad.any(dim=1))[:, 0]
         if len(rows):
             ids[rows] = self._exact(targets, rows)
@@ -66,7 +61,7 @@ class PopularitySampler(NegativeSampler):
         catalog = torch.arange(self.context.n_items, device=rows.device)[None, :].expand(len(rows), -1)
         sub = type(targets)(targets.users[rows], targets.positives[rows])
         weights = self.weights[None, :].expand(len(rows), -1).clone()
-        weights[self._excluded(sub, catalog)] = 0.0
+        weights[self.excluded(sub, catalog)] = 0.0
         return torch.multinomial(weights, self.num, replacement=True)
 
     def _log_normaliser(self, targets):

@@ -1,0 +1,140 @@
+"""Config layering (plugin defaults < method preset < user files < dict < command line) and the one clear
+message every bad value gets, before any data is loaded or any file is written."""
+
+import sys
+
+import pytest
+
+from recbole_negs.errors import ConfigError
+from recbole_negs.keys import KEYS
+
+from conftest import small_config
+
+# One bad value per plugin key; a new key must add its own here (test_every_key_has_a_bad_value).
+BAD_VALUES = {
+    "sampler": "bogus", "loss": "hinge", "trainer": "fancy", "method": "xyz", "neg_sample_num": 0,
+    "neg_exclude": "everything", "neg_sample_replacement": "yes", "checkpoint_file": "/no/such/file.pth",
+    "seq_train_mode": "random", "seq_long_policy": "first", "popularity_alpha": -1.0, "dns_candidates": 0,
+    "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
+    "genni_curriculum": "on", "genni_alpha_step": 0.0, "genni_alpha_bounds": [3.0, 1.0], "srns_pool_size": 0,
+    "srns_s1": 0, "srns_s2": -2, "srns_tau": 0.0, "srns_alpha": "big", "srns_warmup": -1, "srns_mode": "fake",
+    "soft_bpr_beta": 0.0, "gbce_t": 1.5, "sampled_softmax_logq": "maybe",
+}
+
+
+def test_every_key_has_a_bad_value():
+    assert sorted(BAD_VALUES) == sorted(key.name for key in KEYS)
+
+
+@pytest.mark.parametrize("key", sorted(BAD_VALUES))
+def test_bad_value_names_key_and_allowed_values(key, in_tmp):
+    with pytest.raises(ConfigError) as error:
+        small_config("BPR", **{key: BAD_VALUES[key]})
+    message = str(error.value)
+    assert f"'{key}'" in message and "allowed" in message, message
+    assert list(in_tmp.iterdir()) == [], "a bad config must not write anything"
+
+
+@pytest.mark.parametrize("key,value", [("genni_beta", 0.0), ("soft_bpr_beta", 10.5), ("gbce_t", -0.1),
+                                       ("neg_sample_num", 2.5), ("neg_sample_num", True)])
+def test_range_edges(key, value):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        small_config("BPR", **{key: value})
+
+
+def test_misspelt_plugin_key_is_reported_with_a_suggestion():
+    with pytest.raises(ConfigError, match="did you mean 'neg_sample_num'"):
+        small_config("BPR", neg_sample_nums=3)
+
+
+def test_recbole_dynamic_dns_beside_a_plugin_sampler_is_refused():
+    dynamic = {"distribution": "uniform", "sample_num": 1, "dynamic": True, "candidate_num": 16}
+    with pytest.raises(ConfigError, match="dynamic: True.*sampler: dns"):
+        small_config("BPR", sampler="uniform", train_neg_sample_args=dynamic)
+
+
+def test_plugin_sampler_owns_the_negatives_even_for_ce_models():
+    config = small_config("SASRec", sampler="uniform", loss_type="CE")
+    assert config["train_neg_sample_args"]["distribution"] == "none"
+
+
+def test_sampler_none_keeps_recbole_ce_without_the_stock_negative():
+    config = small_config("SASRec", sampler="none")
+    assert config["loss_type"] == "CE"
+    assert config["train_neg_sample_args"]["distribution"] == "none"
+
+
+def test_sampler_none_with_ce_and_explicit_negatives_is_refused():
+    with pytest.raises(ConfigError, match="train_neg_sample_args"):
+        small_config("SASRec", sampler="none", train_neg_sample_args={"distribution": "uniform", "sample_num": 1})
+
+
+def test_sampler_none_keeps_recbole_negatives_for_bpr():
+    config = small_config("BPR", sampler="none")
+    assert config["train_neg_sample_args"]["distribution"] == "uniform"
+
+
+def test_model_that_scores_no_user_item_pairs_is_refused():
+    with pytest.raises(ConfigError, match="cannot be served by a plugin sampler"):
+        small_config("FM", sampler="uniform")
+
+
+def test_all_positions_needs_per_position_outputs():
+    with pytest.raises(ConfigError, match="seq_train_mode"):
+        small_config("NARM", sampler="uniform", seq_train_mode="all_positions")
+    assert small_config("NARM", sampler="uniform", seq_train_mode="prefix")["seq_train_mode"] == "prefix"
+
+
+def test_dns_needs_at_least_k_candidates():
+    with pytest.raises(ConfigError, match="'dns_candidates' = 2 is smaller than neg_sample_num = 4"):
+        small_config("BPR", sampler="dns", dns_candidates=2, neg_sample_num=4)
+
+
+def test_names_are_case_insensitive():
+    config = small_config("BPR", sampler="Uniform", loss="BPR")
+    assert (config["sampler"], config["loss"]) == ("uniform", "bpr")
+
+
+def test_sampler_file_suggests_its_loss_unless_the_user_names_one():
+    assert small_config("SASRec", sampler="genni")["loss"] == "bce"
+    assert small_config("SASRec", sampler="genni", loss="gbce")["loss"] == "gbce"
+
+
+def test_method_preset_and_per_model_file():
+    lightgcn = small_config("LightGCN", method="pdns")
+    assert (lightgcn["sampler"], lightgcn["loss"], lightgcn["dns_candidates"], lightgcn["soft_bpr_beta"]) == (
+        "dns", "soft_bpr", 16, 0.1)
+    mf = small_config("BPR", method="pdns")
+    assert (mf["dns_candidates"], mf["soft_bpr_beta"]) == (32, 0.3)
+    genni = small_config("SASRec", method="genni")
+    assert (genni["sampler"], genni["loss"], genni["genni_alpha"], genni["genni_beta"], genni["neg_exclude"]) == (
+        "genni", "bce", 2.5, 1.0, "target")
+
+
+def test_user_values_beat_the_preset():
+    config = small_config("BPR", method="pdns", soft_bpr_beta=0.2, dns_candidates=8)
+    assert (config["soft_bpr_beta"], config["dns_candidates"]) == (0.2, 8)
+
+
+def test_config_files_dict_and_command_line_priority(tmp_path, monkeypatch):
+    first = tmp_path / "a.yaml"
+    first.write_text("sampler: popularity\npopularity_alpha: 0.5\nneg_sample_num: 2\n")
+    second = tmp_path / "b.yaml"
+    second.write_text("popularity_alpha: 0.25\n")
+    from recbole_negs.config import NegsConfig
+
+    config = NegsConfig("BPR", "ml-100k", config_file_list=[str(first), str(second)])
+    assert (config["sampler"], config["popularity_alpha"], config["neg_sample_num"]) == ("popularity", 0.25, 2)
+    config = NegsConfig("BPR", "ml-100k", config_file_list=[str(first), str(second)],
+                        config_dict={"neg_sample_num": 3})
+    assert config["neg_sample_num"] == 3
+    monkeypatch.setattr(sys, "argv", ["run", "--neg_sample_num=4", "--loss=soft_bpr"])
+    config = NegsConfig("BPR", "ml-100k", config_file_list=[str(first)], config_dict={"neg_sample_num": 3})
+    assert (config["neg_sample_num"], config["loss"], config["soft_bpr_beta"]) == (4, "soft_bpr", 0.1)
+
+
+def test_scientific_notation_in_plugin_files_reads_as_float():
+    from recbole_negs.properties_files import _FloatAwareLoader
+    import yaml
+
+    assert yaml.load("x: 1e-4", Loader=_FloatAwareLoader) == {"x": 1e-4}
