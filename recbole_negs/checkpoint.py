@@ -7,11 +7,14 @@ checkpoint you do not trust.
 """
 
 import os
+import shutil
 import uuid
 
 import torch
 
 from recbole.utils import get_local_time
+
+from recbole_negs import rng_state
 
 
 def unique_checkpoint_path(config):
@@ -42,51 +45,92 @@ def load_checkpoint(path, device="cpu"):
 
 
 class CheckpointMixin:
-    """For any RecBole Trainer: unique file names, atomic writes, loads that work on torch >= 2.6, and a
-    ``negs`` entry for the plugin's own state (``checkpoint_extras`` / ``restore_extras``)."""
+    """For any RecBole Trainer: unique file names, atomic writes, loads that work on torch >= 2.6, a ``negs``
+    entry for the plugin's own state (``checkpoint_extras`` / ``restore_extras``), and besides the best model a
+    "last" checkpoint written after every epoch with everything needed to continue exactly (``save_last``)."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
         self.saved_model_file = unique_checkpoint_path(config)
+        self.last_model_file = self.saved_model_file[: -len(".pth")] + "-last.pth"
+        self._pending_rng = None
 
     def checkpoint_extras(self):
         return {}
 
+    def evaluated_state_dict(self):
+        """The weights stored as the checkpoint's model: those that were evaluated (UFNRec: its teacher)."""
+        return self.model.state_dict()
+
     def restore_extras(self, extras):
         pass
 
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
-        path = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {
+    def _writes_files(self):
+        return self.config["single_spec"] or self.config["local_rank"] == 0
+
+    def _state(self, epoch):
+        scheduler = getattr(self, "scheduler", None)
+        return {
             "config": self.config,
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": self.best_valid_score,
-            "state_dict": self.model.state_dict(),
+            "best_valid_result": getattr(self, "best_valid_result", None),
+            "train_loss_dict": dict(self.train_loss_dict),
+            "state_dict": self.evaluated_state_dict(),
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "negs": self.checkpoint_extras(),
         }
-        save_atomically(state, path)
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self._writes_files():
+            return
+        path = kwargs.pop("saved_model_file", self.saved_model_file)
+        save_atomically(self._state(epoch), path)
         if verbose:
             self.logger.info(f"Saving current: {path}")
 
+    def save_last(self, epoch, train_data):
+        """The end-of-epoch checkpoint: the best model's state plus the RNG states and the best file's name."""
+        if not self._writes_files():
+            return
+        state = self._state(epoch)
+        state["rng"] = rng_state.capture(getattr(train_data, "generator", None))
+        state["best_file"] = self.saved_model_file
+        save_atomically(state, self.last_model_file)
+
     def resume_checkpoint(self, resume_file):
+        """Continue from a checkpoint (a "last" one continues exactly). This run keeps writing its own files:
+        the checkpoint's best model is copied to this run's best file, nothing of the old run is touched."""
         checkpoint = load_checkpoint(resume_file, self.device)
-        self.saved_model_file = str(resume_file)
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
+        self.best_valid_result = checkpoint.get("best_valid_result")
+        self.train_loss_dict.update(checkpoint.get("train_loss_dict", {}))
         if checkpoint["config"]["model"].lower() != self.config["model"].lower():
             self.logger.warning("the checkpoint was written for model "
                                 f"'{checkpoint['config']['model']}', not '{self.config['model']}'")
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None and checkpoint.get("scheduler") is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
         self.restore_extras(checkpoint.get("negs", {}))
+        best = checkpoint.get("best_file", resume_file)
+        if self._writes_files() and os.path.isfile(best):
+            shutil.copyfile(best, self.saved_model_file)
+        self._pending_rng = checkpoint.get("rng")
         self.logger.info(f"Checkpoint loaded. Resume training from epoch {self.start_epoch}")
+
+    def restore_rng(self, train_data):
+        """Called when training starts: the RNG states of a resumed "last" checkpoint, loader included."""
+        if self._pending_rng is not None:
+            rng_state.restore(self._pending_rng, getattr(train_data, "generator", None))
+            self._pending_rng = None
 
     def load_best(self, model_file=None):
         path = model_file or self.saved_model_file

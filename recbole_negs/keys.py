@@ -16,6 +16,7 @@ SAMPLERS = ("none", "uniform", "popularity", "dns", "genni", "srns")
 LOSSES = ("bpr", "soft_bpr", "bce", "sampled_softmax", "gbce")
 TRAINERS = ("negs", "ufnrec")
 METHODS = ("none", "pdns", "srns", "genni", "ufnrec")
+UFN_VARIANTS = ("ufn", "fmr", "fcr", "removal", "variance")
 
 # Keys starting with these belong to the plugin; a misspelt one is reported instead of silently ignored.
 PLUGIN_PREFIXES = ("neg_", "seq_", "popularity_", "soft_bpr_", "gbce_", "sampled_softmax_", "dns_", "genni_",
@@ -138,6 +139,29 @@ KEYS: Tuple[Key, ...] = (
     Key("srns_mode", "real|synthetic", "SRNS: real (the authors' real-data code) or synthetic (section 4.2: "
         "epoch-start raw scores, no pools, a known false negative fed into memory)",
         one_of("real", "synthetic"), "sampler: srns"),
+    # --- UFNRec
+    Key("ufn_reverse_threshold", "int >= 1", "UFNRec m: a placement from the record whose count for that (user, "
+        "position, item) exceeds m is a false negative", int_at_least(1), "trainer: ufnrec"),
+    Key("ufn_lambda", "float >= 0", "UFNRec: weight of the consistency loss; total = 2 * mean BCE + lambda * "
+        "consistency (the authors' code)", number_in(0, INF), "trainer: ufnrec"),
+    Key("ufn_ema_decay", "float in [0, 1)", "UFNRec: mean-teacher decay d, warmed up as min(d, (1+n)/(10+n))",
+        number_in(0, 1, hi_open=True), "trainer: ufnrec"),
+    Key("ufn_warmup_epochs", "auto or int >= 0", "UFNRec: epochs before mining and the teacher start; auto = "
+        "when the loss curve flattens (the authors' rule, needs 8 finished epochs)",
+        int_at_least_or(0, "auto"), "trainer: ufnrec"),
+    Key("ufn_teacher_dropout", "true|false", "UFNRec: run the teacher's forward in train mode (dropout on, the "
+        "authors' code) or in eval mode", _is_bool, "trainer: ufnrec"),
+    Key("ufn_evaluate", "teacher|student", "UFNRec: which model is evaluated and stored as best once mining "
+        "has started", one_of("teacher", "student"), "trainer: ufnrec"),
+    Key("ufn_variant", "|".join(UFN_VARIANTS), "UFNRec and its ablations: ufn (reverse + consistency), fmr "
+        "(reverse only), fcr (consistency only, label 0), removal (mined negatives leave the loss), variance "
+        "(SRNS-style mining instead of the count rule)", one_of(*UFN_VARIANTS), "trainer: ufnrec"),
+    Key("ufn_variance_threshold", "float > 0", "UFNRec variance variant: mined when placed from the record at "
+        "least m times before, mean sigmoid(s - s_pos) > 0.5 and its std below this", number_in(0, INF, True),
+        "trainer: ufnrec"),
+    Key("ufn_adam_betas", "[b1, b2] in [0, 1)", "UFNRec: Adam betas (the authors' code: [0.9, 0.98])",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(number_in(0, 1, hi_open=True)(b)
+                                                                        for b in v), "trainer: ufnrec"),
     # --- losses
     Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
         number_in(0, 10, lo_open=True), "loss: soft_bpr"),

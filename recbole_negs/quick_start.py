@@ -6,6 +6,8 @@
 import sys
 from logging import getLogger
 
+import torch
+
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_logger, init_seed, set_color
 
@@ -19,6 +21,14 @@ from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext
 from recbole_negs.sequence_rows import SequenceRowsDataLoader
 
 compat.apply()
+
+
+def seed_run(config, offset=0):
+    """RecBole's init_seed, plus deterministic torch kernels when ``reproducibility`` is on: on CPU the
+    accumulating index kernels (embedding and gather backward) otherwise add in thread order, and two runs
+    with one seed drift apart by float rounding after an epoch."""
+    init_seed(config["seed"] + offset, config["reproducibility"])
+    torch.use_deterministic_algorithms(bool(config["reproducibility"]), warn_only=True)
 
 
 def build_training(config, model, train_data):
@@ -48,7 +58,7 @@ def _plain(result):
 def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
     """Train and test one configuration; returns the same dict as RecBole's ``run_recbole`` (plain floats)."""
     config = NegsConfig(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
-    init_seed(config["seed"], config["reproducibility"])
+    seed_run(config)
     init_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
@@ -58,7 +68,7 @@ def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dic
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
 
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    seed_run(config, config["local_rank"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     model, train_data, trainer = build_training(config, model, train_data)
     logger.info(model)
@@ -91,11 +101,11 @@ def load_data_and_model(model_file):
     """
     checkpoint = load_checkpoint(model_file)
     config = checkpoint["config"]
-    init_seed(config["seed"], config["reproducibility"])
+    seed_run(config)
     init_logger(config)
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
+    seed_run(config)
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     model, train_data, trainer = build_training(config, model, train_data)
     model.load_state_dict(checkpoint["state_dict"])

@@ -7,10 +7,10 @@ import pytest
 
 import recbole_negs  # noqa: F401  (applies the compat layer before RecBole is used)
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, init_seed
+from recbole.utils import get_model
 
 from recbole_negs.config import NegsConfig
-from recbole_negs.quick_start import build_training
+from recbole_negs.quick_start import build_training, seed_run
 
 SMALL = {
     "hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, "embedding_size": 16,
@@ -27,10 +27,10 @@ def small_config(model, **overrides):
 def build(model, **overrides):
     """(config, model, train_data, valid_data, test_data, trainer) on the plugin's training path."""
     config = small_config(model, **overrides)
-    init_seed(config["seed"], config["reproducibility"])
+    seed_run(config)
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
+    seed_run(config)
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     net, train_data, trainer = build_training(config, net, train_data)
     return config, net, train_data, valid_data, test_data, trainer

@@ -18,7 +18,9 @@ BAD_VALUES = {
     "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
     "genni_curriculum": "on", "genni_alpha_step": 0.0, "genni_alpha_bounds": [3.0, 1.0], "srns_pool_size": 0,
     "srns_s1": 0, "srns_s2": -2, "srns_tau": 0.0, "srns_alpha": "big", "srns_warmup": -1, "srns_mode": "fake",
-    "soft_bpr_beta": 0.0, "gbce_t": 1.5, "sampled_softmax_logq": "maybe",
+    "soft_bpr_beta": 0.0, "gbce_t": 1.5, "sampled_softmax_logq": "maybe", "ufn_reverse_threshold": 0,
+    "ufn_lambda": -0.3, "ufn_ema_decay": 1.0, "ufn_warmup_epochs": "soon", "ufn_teacher_dropout": 1,
+    "ufn_evaluate": "both", "ufn_variant": "ufn+", "ufn_variance_threshold": 0.0, "ufn_adam_betas": [0.9, 1.2],
 }
 
 
@@ -138,3 +140,19 @@ def test_scientific_notation_in_plugin_files_reads_as_float():
     import yaml
 
     assert yaml.load("x: 1e-4", Loader=_FloatAwareLoader) == {"x": 1e-4}
+
+
+def test_ufnrec_needs_a_sequential_model_in_all_position_mode_with_uniform_negatives():
+    with pytest.raises(ConfigError, match="'trainer' = 'ufnrec' needs a sequential model"):
+        small_config("BPR", trainer="ufnrec")
+    with pytest.raises(ConfigError, match="'seq_train_mode' = 'prefix'.*allowed: all_positions"):
+        small_config("SASRec", method="ufnrec", seq_train_mode="prefix")
+    with pytest.raises(ConfigError, match="'sampler' = 'popularity'.*allowed: uniform"):
+        small_config("SASRec", trainer="ufnrec", sampler="popularity")
+
+
+def test_ufnrec_preset_carries_the_code_settings():
+    config = small_config("SASRec", method="ufnrec")
+    assert (config["trainer"], config["neg_sample_num"], config["ufn_reverse_threshold"], config["ufn_lambda"],
+            config["ufn_ema_decay"], config["ufn_adam_betas"], config["seq_long_policy"]) == (
+        "ufnrec", 100, 5, 0.3, 0.999, [0.9, 0.98], "last")

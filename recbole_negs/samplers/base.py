@@ -14,6 +14,7 @@ from recbole.utils import ModelType
 
 from recbole_negs.errors import ConfigError, DataError
 from recbole_negs.history import UserHistory, draw_distinct_ranks
+from recbole_negs.sequence_rows import training_sequences
 
 
 @dataclass
@@ -41,6 +42,10 @@ class SamplingContext:
     n_items: int  # RecBole's item_num: ids 1..n_items-1 are items, 0 is padding
     item_counts: torch.Tensor  # [n_items] training interactions per item
     device: torch.device
+    # sequential data: where each user's training sequence starts in one flat array of all sequences, so that
+    # (user, position) names one training target (UFNRec's state); None for general models
+    sequence_offsets: Optional[torch.Tensor] = None  # [n_users]
+    n_targets: int = 0
 
     @classmethod
     def from_training_split(cls, train_dataset, device):
@@ -48,8 +53,14 @@ class SamplingContext:
         # includes each user's first item, which no prefix row has as a target).
         matrix = train_dataset.inter_matrix(form="coo")
         counts = np.bincount(matrix.col, minlength=matrix.shape[1]).astype(np.int64)
-        return cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
-                   torch.from_numpy(counts).to(device), device)
+        context = cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
+                      torch.from_numpy(counts).to(device), device)
+        if train_dataset.iid_field + train_dataset.config["LIST_SUFFIX"] in train_dataset.inter_feat:
+            users, indptr, _ = training_sequences(train_dataset)
+            offsets = np.zeros(matrix.shape[0], dtype=np.int64)
+            offsets[users] = indptr[:-1]
+            context.sequence_offsets, context.n_targets = torch.from_numpy(offsets).to(device), int(indptr[-1])
+        return context
 
 
 class NegativeSampler:

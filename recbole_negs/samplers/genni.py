@@ -78,7 +78,7 @@ class GenNiSampler(NegativeSampler):
             candidates, logits = self._candidates(targets.scorer, rows, chunk, size, shared)
             picked, log_p = self._draw(logits)
             ids.append(candidates.gather(1, picked) if candidates.dim() == 2 else candidates[picked])
-            log_q.append(log_p + self._log_inclusion(chunk, size))
+            log_q.append(log_p + self._log_inclusion(chunk, size, shared))
         return Negatives(torch.cat(ids), torch.cat(log_q))
 
     def _shared_set(self, targets, size):
@@ -123,16 +123,20 @@ class GenNiSampler(NegativeSampler):
         weights = shifted.exp()
         cdf = weights.cumsum_(dim=1)
         if self.replacement:
-            u = torch.rand((len(cdf), self.num), device=cdf.device) * cdf[:, -1:]
+            # u in (0, total]: the first column whose cdf reaches u has weight > 0 (never an excluded item)
+            u = (1.0 - torch.rand((len(cdf), self.num), device=cdf.device)) * cdf[:, -1:]
             picked = torch.searchsorted(cdf, u).clamp_(max=cdf.shape[1] - 1)
         else:
             gumbel = -torch.log(-torch.log(torch.rand_like(shifted).clamp_min(1e-20)))
             picked = (shifted + gumbel).topk(self.num, dim=1).indices
         return picked, shifted.gather(1, picked) - torch.log(cdf[:, -1:])
 
-    def _log_inclusion(self, chunk, size):
-        """log P(item in the pre-selected set) = log(min(1, size / allowed items)); with the within-set
-        probability it gives sampled softmax its (approximate, exact at beta = 1) proposal log q."""
+    def _log_inclusion(self, chunk, size, shared):
+        """log P(item in the pre-selected set): the set's size over the items it is drawn from (the allowed
+        items per target; the whole catalog for a shared set), at most 1. With the within-set probability it
+        gives sampled softmax its (approximate, exact at beta = 1) proposal log q."""
+        if shared is not None:
+            return torch.full((len(chunk.users), 1), math.log(len(shared) / self.catalog), device=shared.device)
         free = self.free_items_per_user()[chunk.users].float()
         return torch.log(torch.clamp(size / free, max=1.0))[:, None]
 

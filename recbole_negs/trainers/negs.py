@@ -27,6 +27,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
     def on_train_start(self, train_data):
         if self.sampler is not None:
             self.sampler.on_train_start(self)
+        self.restore_rng(train_data)  # last: the sampler's start-up draws must not shift a resumed run
 
     def after_optimizer_step(self, loss_value):
         if self.sampler is not None:
@@ -39,7 +40,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
         self.sampler.on_epoch_end(epoch_idx, self)
         stats = self.epoch_statistics()
         self.logger.info(set_color(f"epoch {epoch_idx} sampler", "green") + " [" +
-                         ", ".join(f"{k}: {v:.4f}" for k, v in stats.items()) + "]")
+                         ", ".join(f"{k}: {_short(v)}" for k, v in stats.items()) + "]")
         for key, value in stats.items():
             self.tensorboard.add_scalar(f"Sampler/{key}", value, epoch_idx)
         self.last_statistics = stats
@@ -116,35 +117,47 @@ class NegsTrainer(CheckpointMixin, Trainer):
                 self.logger.info(self._generate_train_loss_output(epoch_idx, start, time(), train_loss))
             self._add_train_loss_to_tensorboard(epoch_idx, train_loss)
             self.on_epoch_end(epoch_idx)
-
-            if self.eval_step <= 0 or not valid_data:
-                if saved:
-                    self._save_checkpoint(epoch_idx, verbose=verbose)
-                continue
-            if (epoch_idx + 1) % self.eval_step != 0:
-                continue
-            start = time()
-            valid_score, valid_result = self._valid_epoch(valid_data, show_progress=show_progress)
-            self.best_valid_score, self.cur_step, stop_flag, update_flag = early_stopping(
-                valid_score, self.best_valid_score, self.cur_step, max_step=self.stopping_step,
-                bigger=self.valid_metric_bigger)
-            if verbose:
-                self.logger.info((set_color("epoch %d evaluating", "green") + " [" + set_color("time", "blue") +
-                                  ": %.2fs, " + set_color("valid_score", "blue") + ": %f]")
-                                 % (epoch_idx, time() - start, valid_score))
-                self.logger.info(set_color("valid result", "blue") + ": \n" + dict2str(valid_result))
-            self.tensorboard.add_scalar("Vaild_score", valid_score, epoch_idx)
-            if update_flag:
-                if saved:
-                    self._save_checkpoint(epoch_idx, verbose=verbose)
-                self.best_valid_result = valid_result
-            if callback_fn:
-                callback_fn(epoch_idx, valid_score)
-            if stop_flag and self.may_stop(epoch_idx):
-                if verbose:
-                    self.logger.info("Finished training, best eval result in epoch %d"
-                                     % (epoch_idx - self.cur_step * self.eval_step))
+            stop = self._validate(epoch_idx, valid_data, verbose, saved, show_progress, callback_fn)
+            if saved:
+                self.save_last(epoch_idx, train_data)
+            if stop:
                 break
 
         self._add_hparam_to_tensorboard(self.best_valid_score)
         return self.best_valid_score, self.best_valid_result
+
+    def _validate(self, epoch_idx, valid_data, verbose, saved, show_progress, callback_fn):
+        """RecBole's validation, best-model checkpoint and early stopping; True when training should stop."""
+        if self.eval_step <= 0 or not valid_data:
+            if saved:
+                self._save_checkpoint(epoch_idx, verbose=verbose)
+            return False
+        if (epoch_idx + 1) % self.eval_step != 0:
+            return False
+        start = time()
+        valid_score, valid_result = self._valid_epoch(valid_data, show_progress=show_progress)
+        self.best_valid_score, self.cur_step, stop_flag, update_flag = early_stopping(
+            valid_score, self.best_valid_score, self.cur_step, max_step=self.stopping_step,
+            bigger=self.valid_metric_bigger)
+        if verbose:
+            self.logger.info((set_color("epoch %d evaluating", "green") + " [" + set_color("time", "blue") +
+                              ": %.2fs, " + set_color("valid_score", "blue") + ": %f]")
+                             % (epoch_idx, time() - start, valid_score))
+            self.logger.info(set_color("valid result", "blue") + ": \n" + dict2str(valid_result))
+        self.tensorboard.add_scalar("Vaild_score", valid_score, epoch_idx)
+        if update_flag:
+            self.best_valid_result = valid_result
+            if saved:
+                self._save_checkpoint(epoch_idx, verbose=verbose)
+        if callback_fn:
+            callback_fn(epoch_idx, valid_score)
+        if stop_flag and self.may_stop(epoch_idx):
+            if verbose:
+                self.logger.info("Finished training, best eval result in epoch %d"
+                                 % (epoch_idx - self.cur_step * self.eval_step))
+            return True
+        return False
+
+
+def _short(value):
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
