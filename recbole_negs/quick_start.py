@@ -108,8 +108,9 @@ def load_data_and_model(model_file):
     seed_run(config)
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     model, train_data, trainer = build_training(config, model, train_data)
+    trainer.restore_extras(checkpoint.get("negs", {}))
+    # last: the checkpoint's model is the evaluated one (UFNRec's teacher), which restore_extras does not load
     model.load_state_dict(checkpoint["state_dict"])
     model.load_other_parameter(checkpoint.get("other_parameter"))
-    trainer.restore_extras(checkpoint.get("negs", {}))
     model.eval()
     return config, model, dataset, train_data, valid_data, test_data

@@ -72,7 +72,7 @@ class SparseSums:
 
     def load_state_dict(self, state):
         device = self.main_keys.device
-        self.main_keys, self.main_values = state["keys"].to(device), state["values"].to(device)
+        self.main_keys, self.main_values = state["keys"].to(device).clone(), state["values"].to(device).clone()
         self.side_keys, self.side_values = self.main_keys[:0], self.main_values[:0]
 
     def nbytes(self):

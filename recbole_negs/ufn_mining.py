@@ -82,7 +82,8 @@ class FalseNegativeMiner:
         beating the positive again as a uniform draw)."""
         x = torch.sigmoid(neg_logits - pos_logits[:, None])[placement.from_record]
         self.placements.add(self._pending_pairs, torch.stack([torch.ones_like(x), x, x * x], dim=1))
-        keep = (neg_logits > pos_logits[:, None]) & (placement.label == 0) & (placement.weight > 0)
+        dropped = (placement.label > 0) | (placement.weight == 0)
+        keep = (neg_logits > pos_logits[:, None]) & ~same_item_as(placement.ids, dropped)
         self.record[keys] = pack_distinct(torch.where(keep, placement.ids, 0), self.num).int()
         stats = self._stats
         stats["recorded"] += int((self.record[keys] > 0).sum())
@@ -105,6 +106,17 @@ class FalseNegativeMiner:
     def load_state_dict(self, state):
         self.record.copy_(state["record"])
         self.placements.load_state_dict(state["placements"])
+
+
+def same_item_as(ids, marked):
+    """[N, K] bool: the slot holds an item that is marked in some slot of its row (a uniform draw can place
+    again an item that was reversed from the record at the same visit). Only rows with a mark are compared."""
+    out = marked.clone()
+    rows = torch.nonzero(marked.any(dim=1))[:, 0]
+    if len(rows):
+        sub, flags = ids[rows], marked[rows]
+        out[rows] = (sub[:, :, None] == torch.where(flags, sub, -1)[:, None, :]).any(dim=2)
+    return out
 
 
 def pack_distinct(items, width):

@@ -134,7 +134,7 @@ class UFNRecTrainer(NegsTrainer):
         student, teacher = student_neg[entries], teacher_neg[entries[rows]]
         loss = F.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher))
         terms = self._epoch_terms
-        terms["consistency_sum"] += float(loss) * len(student)
+        terms["consistency_sum"] += loss.item() * len(student)
         terms["entries"] += len(student)
         terms["agree"] += int(((student > 0) == (teacher > 0)).sum())
         return loss
