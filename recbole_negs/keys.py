@@ -125,7 +125,7 @@ KEYS: Tuple[Key, ...] = (
         "paper tuned alpha in 0..6)", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(
             number_in(0, INF)(x) for x in v) and v[0] <= v[1], "sampler: genni"),
     Key("srns_pool_size", "int >= 1", "SRNS: P candidates per user, drawn with replacement from the items "
-        "outside the user's training items, 5 epochs before use (memory: about 6 * P * 24 bytes per user)",
+        "outside the user's training items, 5 epochs before use (memory per user: 20 P + min(20 n_items, 100 P) bytes)",
         int_at_least(1), "sampler: srns"),
     Key("srns_s1", "int >= 1", "SRNS: memory size S1 per user", int_at_least(1), "sampler: srns"),
     Key("srns_s2", "int >= 1", "SRNS: fresh pool items S2 scored with the memory at every refresh",

@@ -55,22 +55,27 @@ def _plain(result):
     return None if result is None else {key: float(value) for key, value in result.items()}
 
 
+def prepare_run(config):
+    """Dataset, splits, RecBole model and the plugin's training path for a config, seeded as RecBole seeds
+    them: ``(dataset, model, train_data, valid_data, test_data, trainer)``."""
+    seed_run(config)
+    dataset = create_dataset(config)
+    getLogger().info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    seed_run(config, config["local_rank"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model, train_data, trainer = build_training(config, model, train_data)
+    return dataset, model, train_data, valid_data, test_data, trainer
+
+
 def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
     """Train and test one configuration; returns the same dict as RecBole's ``run_recbole`` (plain floats)."""
     config = NegsConfig(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
-    seed_run(config)
     init_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
-
-    dataset = create_dataset(config)
-    logger.info(dataset)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-
-    seed_run(config, config["local_rank"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    model, train_data, trainer = build_training(config, model, train_data)
+    dataset, model, train_data, valid_data, test_data, trainer = prepare_run(config)
     logger.info(model)
     if config["checkpoint_file"]:
         trainer.resume_checkpoint(config["checkpoint_file"])
@@ -101,13 +106,8 @@ def load_data_and_model(model_file):
     """
     checkpoint = load_checkpoint(model_file)
     config = checkpoint["config"]
-    seed_run(config)
     init_logger(config)
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    seed_run(config)
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    model, train_data, trainer = build_training(config, model, train_data)
+    dataset, model, train_data, valid_data, test_data, trainer = prepare_run(config)
     trainer.restore_extras(checkpoint.get("negs", {}))
     # last: the checkpoint's model is the evaluated one (UFNRec's teacher), which restore_extras does not load
     model.load_state_dict(checkpoint["state_dict"])

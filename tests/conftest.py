@@ -3,14 +3,16 @@ and runs inside a temporary directory so RecBole's saved/ and log/ folders never
 
 import sys
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
+import torch
 
 import recbole_negs  # noqa: F401  (applies the compat layer before RecBole is used)
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model
-
 from recbole_negs.config import NegsConfig
-from recbole_negs.quick_start import build_training, seed_run
+from recbole_negs.history import UserHistory
+from recbole_negs.samplers import SamplingContext
+from recbole_negs.quick_start import prepare_run
 
 SMALL = {
     "hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, "embedding_size": 16,
@@ -27,13 +29,29 @@ def small_config(model, **overrides):
 def build(model, **overrides):
     """(config, model, train_data, valid_data, test_data, trainer) on the plugin's training path."""
     config = small_config(model, **overrides)
-    seed_run(config)
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    seed_run(config)
-    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    net, train_data, trainer = build_training(config, net, train_data)
+    _, net, train_data, valid_data, test_data, trainer = prepare_run(config)
     return config, net, train_data, valid_data, test_data, trainer
+
+
+def context_from_histories(histories, n_items, counts=None):
+    """A SamplingContext for hand-made cases: ``histories`` maps user -> training items; item counts default
+    to how often each item occurs in the histories."""
+    rows = [u for u, items in histories.items() for _ in items]
+    cols = [i for items in histories.values() for i in sorted(items)]
+    matrix = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(histories), n_items))
+    if counts is None:
+        counts = torch.from_numpy(np.bincount(cols, minlength=n_items).astype(np.int64))
+    return SamplingContext(UserHistory.from_matrix(matrix), len(histories), n_items, counts, torch.device("cpu"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One intra-op thread: on a busy 2-core machine two OpenMP threads spin against other processes and ran
+    small tensor operations 10-50x slower here; the results do not depend on it."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from recbole.utils import ModelType
 from scipy.stats import chisquare
 
 from recbole_negs.backbones import DotScorer
 from recbole_negs.errors import ConfigError, DataError
-from recbole_negs.history import UserHistory
-from recbole_negs.samplers import DynamicNegativeSampler, SamplingContext, Targets
+from recbole_negs.samplers import DynamicNegativeSampler, Targets
+
+from conftest import context_from_histories
 
 N_ITEMS = 21  # items 1..20, 0 is padding
 # user 0 holds the five highest-scored items (with score = id), so a leak of history items would be visible
@@ -18,22 +18,8 @@ HISTORIES = {0: {16, 17, 18, 19, 20}, 1: {2, 5, 7}, 2: set()}
 DRAWS = 100_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # on a busy 2-core machine torch's intra-op threads make small ops tens of times slower; results do not
-    # depend on the thread count
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def context(histories=HISTORIES, n_items=N_ITEMS):
-    rows = [u for u, items in histories.items() for _ in items]
-    cols = [i for items in histories.values() for i in sorted(items)]
-    matrix = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(histories), n_items))
-    counts = torch.from_numpy(np.bincount(cols, minlength=n_items).astype(np.int64))
-    return SamplingContext(UserHistory.from_matrix(matrix), len(histories), n_items, counts, torch.device("cpu"))
+    return context_from_histories(histories, n_items)
 
 
 def config(**kw):

@@ -5,15 +5,15 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from recbole.utils import ModelType
 from scipy.stats import chisquare
 
 from recbole_negs.backbones import DotScorer
-from recbole_negs.history import UserHistory
-from recbole_negs.samplers import GenNiSampler, SamplingContext, Targets
+from recbole_negs.samplers import GenNiSampler, Targets
 from recbole_negs.samplers.genni import scheduled_beta
+
+from conftest import context_from_histories
 
 N_ITEMS = 101  # items 1..100, 0 is padding; the score of item i is i / 100
 # user 0 holds the 30 highest-scored items, so that a leak of history items would be frequent
@@ -23,22 +23,8 @@ NO_HISTORY = {0: set(), 1: set(), 2: set()}
 DRAWS = 100_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # on a busy 2-core machine torch's intra-op threads make small ops tens of times slower; results do not
-    # depend on the thread count
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def context(histories=HISTORIES, n_items=N_ITEMS):
-    rows = [u for u, items in histories.items() for _ in items]
-    cols = [i for items in histories.values() for i in sorted(items)]
-    matrix = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(histories), n_items))
-    counts = torch.from_numpy(np.bincount(cols, minlength=n_items).astype(np.int64))
-    return SamplingContext(UserHistory.from_matrix(matrix), len(histories), n_items, counts, torch.device("cpu"))
+    return context_from_histories(histories, n_items)
 
 
 def config(**kw):

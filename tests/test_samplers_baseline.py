@@ -4,14 +4,14 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from recbole.utils import ModelType
 from scipy.stats import chisquare
 
 from recbole_negs.errors import DataError
-from recbole_negs.history import UserHistory
-from recbole_negs.samplers import PopularitySampler, SamplingContext, Targets, UniformSampler
+from recbole_negs.samplers import PopularitySampler, Targets, UniformSampler
+
+from conftest import context_from_histories
 
 N_ITEMS = 11  # items 1..10, 0 is padding
 # heavy items 1, 3, 5, 9; item 4 never occurs in training
@@ -21,10 +21,7 @@ DRAWS = 100_000
 
 
 def context(histories=HISTORIES, counts=COUNTS):
-    rows = [u for u, items in histories.items() for _ in items]
-    cols = [i for items in histories.values() for i in sorted(items)]
-    matrix = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(histories), N_ITEMS))
-    return SamplingContext(UserHistory.from_matrix(matrix), len(histories), N_ITEMS, counts, torch.device("cpu"))
+    return context_from_histories(histories, N_ITEMS, counts)
 
 
 def config(**kw):

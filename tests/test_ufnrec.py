@@ -72,15 +72,6 @@ def masks(placement, row, item):
             float(placement.weight[row, col]), bool(placement.consistency[row, col]))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors on 2 shared cores: torch's intra-op threads only contend (50x slower under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 A, B = 1, 4  # two targets (user, position) of the hand-made cases
 
 

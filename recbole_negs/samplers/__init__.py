@@ -4,10 +4,12 @@ from recbole_negs.samplers.base import Negatives, NegativeSampler, SamplingConte
 from recbole_negs.samplers.dns import DynamicNegativeSampler
 from recbole_negs.samplers.genni import GenNiSampler
 from recbole_negs.samplers.popularity import PopularitySampler
+from recbole_negs.samplers.srns import SRNSSampler
 from recbole_negs.samplers.uniform import UniformSampler
 
 SAMPLER_CLASSES = {cls.name: cls for cls in (UniformSampler, PopularitySampler, DynamicNegativeSampler,
-                                             GenNiSampler)}
+                                             GenNiSampler, SRNSSampler)}
 
 __all__ = ["Negatives", "NegativeSampler", "SamplingContext", "Targets", "UniformSampler", "PopularitySampler",
-           "DynamicNegativeSampler", "GenNiSampler", "SAMPLER_CLASSES"]
+           "DynamicNegativeSampler", "GenNiSampler", "SRNSSampler",
+           "SAMPLER_CLASSES"]
