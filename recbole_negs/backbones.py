@@ -115,9 +115,14 @@ class Backbone:
         raise NotImplementedError
 
     def score(self, enc: Encoded, ids):
-        """Scores with gradients: ``ids`` [N, C] -> [N, C]."""
-        # a broadcast product and sum: its backward ran ~3x faster than einsum's on CPU at these sizes
-        scores = (enc.queries[:, None, :] * enc.item_vectors[ids]).sum(dim=-1)
+        """Scores with gradients: ``ids`` [N, C] -> [N, C]. Many candidates per row (a fifth of the catalog or
+        more): one matmul against the table and a gather, 3x faster forward and backward on CPU than gathering
+        the vectors (measured at C = 101 of 1,700 items); few: gather, then a broadcast product (faster than
+        einsum's or bmm's backward at C = 2)."""
+        if 5 * ids.shape[1] >= enc.item_vectors.shape[0]:
+            scores = (enc.queries @ enc.item_vectors.T).gather(1, ids)
+        else:
+            scores = (enc.queries[:, None, :] * enc.item_vectors[ids]).sum(dim=-1)
         if enc.item_bias is not None:
             scores = scores + enc.item_bias[ids]
         return scores

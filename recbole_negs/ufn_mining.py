@@ -110,13 +110,14 @@ class FalseNegativeMiner:
 
 def same_item_as(ids, marked):
     """[N, K] bool: the slot holds an item that is marked in some slot of its row (a uniform draw can place
-    again an item that was reversed from the record at the same visit). Only rows with a mark are compared."""
-    out = marked.clone()
-    rows = torch.nonzero(marked.any(dim=1))[:, 0]
-    if len(rows):
-        sub, flags = ids[rows], marked[rows]
-        out[rows] = (sub[:, :, None] == torch.where(flags, sub, -1)[:, None, :]).any(dim=2)
-    return out
+    again an item that was reversed from the record at the same visit): one searchsorted over the sorted
+    (row, item) keys of the marked slots."""
+    keys = torch.arange(len(ids), device=ids.device)[:, None] * (int(ids.max()) + 1 if ids.numel() else 1) + ids
+    marked_keys = keys[marked].sort().values
+    if len(marked_keys) == 0:
+        return marked.clone()
+    index = torch.searchsorted(marked_keys, keys).clamp_(max=len(marked_keys) - 1)
+    return marked_keys[index] == keys
 
 
 def pack_distinct(items, width):

@@ -129,9 +129,10 @@ class UFNRecTrainer(NegsTrainer):
         with torch.no_grad():
             self.teacher.model.train(self.config["ufn_teacher_dropout"])
             teacher_enc = self.teacher_backbone.encode(interaction)
-            rows = entries.any(dim=1)
-            teacher_neg = self.teacher_backbone.score(_rows(teacher_enc, rows), placement.ids[rows])
-        student, teacher = student_neg[entries], teacher_neg[entries[rows]]
+            rows, cols = torch.nonzero(entries, as_tuple=True)
+            teacher_enc.queries = teacher_enc.queries[rows]  # one (target, item) pair per mined entry
+            teacher = self.teacher_backbone.score(teacher_enc, placement.ids[rows, cols][:, None])[:, 0]
+        student = student_neg[entries]
         loss = F.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher))
         terms = self._epoch_terms
         terms["consistency_sum"] += loss.item() * len(student)
@@ -206,12 +207,6 @@ def entry_bce(pos, neg, labels, weights):
     weight = torch.cat([torch.ones_like(pos)[:, None], weights], dim=1)
     terms = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     return (terms * weight).sum() / weight.sum()
-
-
-def _rows(enc, rows):
-    """The encoded batch restricted to the targets ``rows`` (only what scoring reads)."""
-    enc.queries = enc.queries[rows]
-    return enc
 
 
 class _evaluating:
