@@ -14,7 +14,7 @@ import torch
 
 from recbole.utils import get_local_time
 
-from recbole_negs import rng_state
+from recbole_negs import distributed, rng_state
 
 
 def unique_checkpoint_path(config):
@@ -51,7 +51,8 @@ class CheckpointMixin:
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        self.saved_model_file = unique_checkpoint_path(config)
+        # one name for all processes: only rank 0 writes, every rank reads the best model back
+        self.saved_model_file = distributed.same_as_rank0(unique_checkpoint_path(config))
         self.last_model_file = self.saved_model_file[: -len(".pth")] + "-last.pth"
         self._pending_rng = None
 
@@ -133,6 +134,7 @@ class CheckpointMixin:
             self._pending_rng = None
 
     def load_best(self, model_file=None):
+        distributed.barrier()  # rank 0 has finished writing
         path = model_file or self.saved_model_file
         checkpoint = load_checkpoint(path, self.device)
         self.model.load_state_dict(checkpoint["state_dict"])

@@ -15,6 +15,12 @@ def parse(argv):
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (default: ml-100k, ships "
                         "with recbole)")
     parser.add_argument("--config_files", default=None, help="space-separated YAML files, later ones win")
+    parser.add_argument("--nproc", type=int, default=1, help="processes on RecBole's distributed path (gloo on "
+                        "CPU, nccl on GPUs)")
+    parser.add_argument("--ip", default="localhost")
+    parser.add_argument("--port", default="5678")
+    parser.add_argument("--world_size", type=int, default=-1)
+    parser.add_argument("--group_offset", type=int, default=0)
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -26,7 +32,8 @@ def main(argv=None):
     from recbole_negs.quick_start import run_recbole_negs
 
     try:
-        run_recbole_negs(model=args.model, dataset=args.dataset, config_file_list=files)
+        run_recbole_negs(model=args.model, dataset=args.dataset, config_file_list=files, nproc=args.nproc,
+                         world_size=args.world_size, ip=args.ip, port=args.port, group_offset=args.group_offset)
     except (ConfigError, DataError, TrainingError) as error:
         print(f"recbole-negs: error: {error}", file=sys.stderr)
         return 2

@@ -7,10 +7,11 @@ RecBole's property files < properties/overall.yaml < the sampler's, loss's and t
 
 import os
 
+import torch
 from recbole.config import Config
 from recbole.utils import ModelType
 
-from recbole_negs import compat
+from recbole_negs import compat, distributed
 from recbole_negs.components import check_components
 from recbole_negs.errors import ConfigError
 from recbole_negs.keys import KEYS, LOSSES, METHODS, SAMPLERS, TRAINERS, check_unknown_keys, check_value
@@ -74,6 +75,16 @@ class NegsConfig(Config):
         final = super()._get_final_config_dict()
         final.update(self._chosen_names)
         return final
+
+    # --- devices: gloo on CPU for multi-process runs (RecBole hard-codes nccl and CUDA)
+    def _init_device(self):
+        final = self.final_config_dict
+        gpu_id = str(final.get("gpu_id", ""))
+        if "local_rank" in final and (not torch.cuda.is_available() or gpu_id in ("", "None")):
+            final["gpu_id"] = gpu_id
+            distributed.init_cpu_process_group(final)
+            return
+        super()._init_device()
 
     # --- RecBole's negatives vs the plugin's
     def _set_default_parameters(self):

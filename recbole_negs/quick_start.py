@@ -11,7 +11,7 @@ import torch
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_logger, init_seed, set_color
 
-from recbole_negs import compat
+from recbole_negs import compat, distributed
 from recbole_negs.checkpoint import load_checkpoint
 from recbole_negs.components import trainer_class
 from recbole_negs.config import NegsConfig
@@ -77,8 +77,20 @@ def prepare_run(config):
     return dataset, model, train_data, valid_data, test_data, trainer
 
 
-def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None):
-    """Train and test one configuration; returns the same dict as RecBole's ``run_recbole`` (plain floats)."""
+def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None,
+                     nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0):
+    """Train and test one configuration; returns the same dict as RecBole's ``run_recbole`` (plain floats).
+    With ``nproc > 1`` it starts that many processes on RecBole's distributed path (gloo on CPU, nccl on
+    GPUs) and returns rank 0's result."""
+    if nproc > 1 or world_size > 0:
+        import torch.multiprocessing as mp
+
+        config_dict = {**(config_dict or {}), "world_size": world_size if world_size > 0 else nproc, "ip": ip,
+                       "port": str(port), "nproc": nproc, "offset": group_offset}
+        distributed.prepare_folders(config_dict, model)
+        results = mp.get_context("spawn").SimpleQueue()
+        distributed.spawn(_process, nproc, (model, dataset, config_file_list, config_dict, saved, results))
+        return None if results.empty() else results.get()
     config = NegsConfig(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_logger(config)
     logger = getLogger()
@@ -104,6 +116,10 @@ def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dic
     if config["local_rank"] == 0 and queue is not None:
         queue.put(result)
     return result
+
+
+def _process(rank, model, dataset, config_file_list, config_dict, saved, results):
+    run_recbole_negs(model, dataset, config_file_list, {**config_dict, "local_rank": rank}, saved, results)
 
 
 def load_data_and_model(model_file):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from recbole_negs import distributed
 from recbole_negs.sparse_sums import SparseSums
 
 
@@ -41,6 +42,7 @@ class FalseNegativeMiner:
         self.record = torch.zeros((n_targets, self.num), dtype=torch.int32, device=device)
         # per (target, item) placed from the record: [count, sum x, sum x^2], x = sigmoid(s_item - s_pos)
         self.placements = SparseSums(columns=3, device=device)
+        self._epoch_visits = []
         self.reset_statistics()
 
     # --- one visit
@@ -81,7 +83,10 @@ class FalseNegativeMiner:
         the positive, except those whose label was reversed or that were removed (they come back only by
         beating the positive again as a uniform draw)."""
         x = torch.sigmoid(neg_logits - pos_logits[:, None])[placement.from_record]
-        self.placements.add(self._pending_pairs, torch.stack([torch.ones_like(x), x, x * x], dim=1))
+        sums = torch.stack([torch.ones_like(x), x, x * x], dim=1)
+        self.placements.add(self._pending_pairs, sums)
+        if distributed.active():  # this process's visits, for the other processes at the epoch end
+            self._epoch_visits.append((keys, self._pending_pairs, sums))
         dropped = (placement.label > 0) | (placement.weight == 0)
         keep = (neg_logits > pos_logits[:, None]) & ~same_item_as(placement.ids, dropped)
         self.record[keys] = pack_distinct(torch.where(keep, placement.ids, 0), self.num).int()
@@ -91,6 +96,27 @@ class FalseNegativeMiner:
         stats["mined"] += int(placement.mined.sum())
         stats["reversed"] += int(placement.label.sum())
         stats["removed"] += int((placement.weight == 0).sum())
+
+    def sync(self):
+        """Multi-process training: each process visited its own shard of targets this epoch; every process
+        applies every process's record rows (in rank order, its own included, so that all end equal) and the
+        others' placement counts. A no-op in a single process."""
+        if not distributed.active():
+            return
+        if self._epoch_visits:
+            keys, pairs, sums = (torch.cat(part) for part in zip(*self._epoch_visits))
+        else:
+            keys = pairs = torch.zeros(0, dtype=torch.long, device=self.record.device)
+            sums = torch.zeros((0, 3), device=self.record.device)
+        mine = (keys.cpu(), self.record[keys].cpu(), pairs.cpu(), sums.cpu())
+        everyone = distributed.gather(mine)
+        me = torch.distributed.get_rank()
+        for rank, (their_keys, rows, their_pairs, their_sums) in enumerate(everyone):
+            device = self.record.device
+            self.record[their_keys.to(device)] = rows.to(device)
+            if rank != me:
+                self.placements.add(their_pairs.to(device), their_sums.to(device))
+        self._epoch_visits = []
 
     # --- statistics and state
     def reset_statistics(self):

@@ -54,6 +54,11 @@ class SRNSSampler(NegativeSampler):
     # --- checks
     @classmethod
     def check_config(cls, config):
+        if "single_spec" in config and not config["single_spec"]:
+            raise ConfigError(
+                f"config key 'nproc' = {config['nproc']} is not available for sampler 'srns' yet: its per-user "
+                "memory is refreshed at every batch, and with several processes a user's rows land in "
+                "different processes in one epoch; allowed: 1")
         if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
             raise ConfigError(
                 f"config key 'sampler' = 'srns' is not available for model '{config['model']}', a sequential "

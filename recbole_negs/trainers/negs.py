@@ -4,19 +4,30 @@ the log and tensorboard. RecBole's optimiser, evaluation, early stopping, progre
 from time import time
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.clip_grad import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole.trainer import Trainer
 from recbole.utils import dict2str, early_stopping, set_color
 
+from recbole_negs import distributed
 from recbole_negs.checkpoint import CheckpointMixin
 from recbole_negs.errors import TrainingError
 
 
 class NegsTrainer(CheckpointMixin, Trainer):
     def __init__(self, config, model):
-        super().__init__(config, model)
+        cpu_processes = not config["single_spec"] and config["device"].type == "cpu"
+        if cpu_processes:  # RecBole wraps DDP with device_ids=[rank], which only a CUDA module accepts
+            config["single_spec"] = True
+        try:
+            super().__init__(config, model)
+        finally:
+            if cpu_processes:
+                config["single_spec"] = False
+        if cpu_processes:
+            self.distributed_model = DistributedDataParallel(self.model)
         self.sampler = getattr(model, "sampler", None)  # None: RecBole's own training (sampler: none)
 
     @classmethod
@@ -30,14 +41,15 @@ class NegsTrainer(CheckpointMixin, Trainer):
         self.restore_rng(train_data)  # last: the sampler's start-up draws must not shift a resumed run
 
     def after_optimizer_step(self, loss_value):
-        if self.sampler is not None:
-            self.sampler.on_batch_end(loss_value)
+        if self.sampler is not None:  # the mean over processes, so that every process adapts alike (GenNi)
+            self.sampler.on_batch_end(distributed.mean(loss_value))
 
     def on_epoch_end(self, epoch_idx):
         """After the epoch's last step, before validation: sampler bookkeeping and its statistics."""
         if self.sampler is None:
             return
         self.sampler.on_epoch_end(epoch_idx, self)
+        self.reduce_statistics()
         stats = self.epoch_statistics()
         self.logger.info(set_color(f"epoch {epoch_idx} sampler", "green") + " [" +
                          ", ".join(f"{k}: {_short(v)}" for k, v in stats.items()) + "]")
@@ -47,6 +59,10 @@ class NegsTrainer(CheckpointMixin, Trainer):
 
     def epoch_statistics(self):
         return self.sampler.statistics()
+
+    def reduce_statistics(self):
+        """Counters summed over the processes before the statistics are computed from them."""
+        self.sampler._stats = distributed.sum_dict(self.sampler._stats)
 
     def may_stop(self, epoch_idx):
         """Whether early stopping may end training now (UFNRec waits for its warm-up)."""
@@ -112,7 +128,9 @@ class NegsTrainer(CheckpointMixin, Trainer):
         for epoch_idx in range(self.start_epoch, self.epochs):
             start = time()
             train_loss = self._train_epoch(train_data, epoch_idx, show_progress=show_progress)
-            self.train_loss_dict[epoch_idx] = sum(train_loss) if isinstance(train_loss, tuple) else train_loss
+            # the mean over processes: decisions taken from the loss curve (UFNRec's warm-up) agree everywhere
+            self.train_loss_dict[epoch_idx] = distributed.mean(
+                sum(train_loss) if isinstance(train_loss, tuple) else train_loss)
             if verbose:
                 self.logger.info(self._generate_train_loss_output(epoch_idx, start, time(), train_loss))
             self._add_train_loss_to_tensorboard(epoch_idx, train_loss)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from recbole.utils import ModelType, set_color
 
+from recbole_negs import distributed
 from recbole_negs.backbones import build_backbone
 from recbole_negs.checkpoint import load_checkpoint
 from recbole_negs.errors import ConfigError
@@ -85,6 +86,7 @@ class UFNRecTrainer(NegsTrainer):
             self.start_mining(self.start_epoch, "ufn_warmup_epochs = 0")
 
     def on_epoch_end(self, epoch_idx):
+        self.miner.sync()
         super().on_epoch_end(epoch_idx)
         if not self.mining:
             over, reason = self.warmup_over(epoch_idx)
@@ -149,6 +151,11 @@ class UFNRecTrainer(NegsTrainer):
     def _reset_epoch_terms(self):
         self._epoch_terms = {"consistency_sum": 0.0, "entries": 0, "agree": 0}
 
+    def reduce_statistics(self):
+        super().reduce_statistics()
+        self.miner._stats = distributed.sum_dict(self.miner._stats)
+        self._epoch_terms = distributed.sum_dict(self._epoch_terms)
+
     def epoch_statistics(self):
         terms = self._epoch_terms
         entries = max(terms["entries"], 1)
@@ -168,6 +175,7 @@ class UFNRecTrainer(NegsTrainer):
         if not eval_data:
             return None
         if load_best_model:  # the whole state of the best epoch: student, teacher, mining flag
+            distributed.barrier()  # rank 0 has finished writing
             path = model_file or self.saved_model_file
             self.restore_extras(load_checkpoint(path, self.device).get("negs", {}))
             self.logger.info(f"Loading model structure and parameters from {path}")

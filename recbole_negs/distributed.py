@@ -1,0 +1,84 @@
+"""Multi-process training on RecBole's distributed path (torch.distributed), with gloo on CPU.
+
+RecBole hard-codes nccl and CUDA devices, and its process launcher lives in ``recbole.quick_start`` (which
+imports ray), so the plugin has its own launcher and device set-up. Samplers keep their state outside the
+model (never in DDP buffers, which rank 0 re-broadcasts); what must agree across processes is reduced here.
+"""
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def active():
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def init_cpu_process_group(final):
+    """gloo on CPU for ``final`` (RecBole's final config dict): one process per rank, one thread each."""
+    dist.init_process_group(backend="gloo", rank=final["local_rank"] + final["offset"],
+                            world_size=final["world_size"], init_method=f"tcp://{final['ip']}:{final['port']}")
+    torch.set_num_threads(1)
+    final["device"] = torch.device("cpu")
+    final["single_spec"] = False
+    if final["local_rank"] != 0:
+        final["state"], final["show_progress"], final["verbose"] = "error", False, False
+
+
+def mean(value):
+    """The mean of a float over the processes (the value itself in a single process)."""
+    if not active():
+        return value
+    tensor = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return float(tensor) / dist.get_world_size()
+
+
+def sum_dict(values):
+    """Element-wise sums of a dict of numbers over the processes."""
+    if not active() or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return dict(zip(keys, tensor.tolist()))
+
+
+def gather(obj):
+    """Every process's ``obj``, in rank order."""
+    if not active():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def same_as_rank0(obj):
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier():
+    if active():
+        dist.barrier()
+
+
+def spawn(worker, nproc, args):
+    """Start ``nproc`` processes running ``worker(rank, *args)`` and wait for them."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(worker, args=args, nprocs=nproc, join=True)
+
+
+def prepare_folders(config_dict, model):
+    """Folders every process writes into, made once before they start (two processes racing to create the
+    same folder is an error in RecBole's ensure_dir)."""
+    folders = [config_dict.get("checkpoint_dir", "saved"), "log", "log_tensorboard"]
+    if isinstance(model, str):
+        folders.append(os.path.join("log", model))
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
