@@ -30,8 +30,9 @@ def _run(method, epochs, directory, resume_from=None):
     config = {**TINY, **extra, "epochs": epochs, "checkpoint_dir": directory}
     if resume_from:
         config["checkpoint_file"] = resume_from
+    before = set(glob.glob(f"{directory}/*-last.pth"))
     result = run_recbole_negs(model=model, dataset="ml-100k", config_dict=config, saved=True)
-    (last,) = glob.glob(f"{directory}/*-last.pth")
+    (last,) = set(glob.glob(f"{directory}/*-last.pth")) - before  # this run's own file
     return result, load_checkpoint(last)
 
 
@@ -69,10 +70,12 @@ def test_resume_from_last_checkpoint_is_exact(method, tmp_path_factory, monkeypa
     _, stopped = _run(method, 1, "stopped")
     assert stopped["epoch"] == 0
     (last,) = glob.glob("stopped/*-last.pth")
-    resumed_result, resumed_state = _run(method, 3, "resumed", resume_from=last)
+    written = {path: open(path, "rb").read() for path in glob.glob("stopped/*.pth")}
+    resumed_result, resumed_state = _run(method, 3, "stopped", resume_from=last)  # same checkpoint_dir
     _same_state(full_state, resumed_state)
     assert resumed_result == full_result
-    assert len(glob.glob("stopped/*.pth")) == 2, "the resumed run writes its own files"
+    assert all(open(path, "rb").read() == data for path, data in written.items()), "the old files are untouched"
+    assert len(glob.glob("stopped/*.pth")) == 4, "the resumed run writes its own best and last files"
 
 
 @pytest.mark.slow
