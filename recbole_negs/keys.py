@@ -162,6 +162,10 @@ KEYS: Tuple[Key, ...] = (
     Key("ufn_adam_betas", "[b1, b2] in [0, 1)", "UFNRec: Adam betas (the authors' code: [0.9, 0.98])",
         lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(number_in(0, 1, hi_open=True)(b)
                                                                         for b in v), "trainer: ufnrec"),
+    # --- evaluation
+    Key("eval_mask_history", "true|false", "full ranking of sequential models: never rank the user's earlier "
+        "items (its input sequence, the target excepted), as S3-Rec's and GenNi's protocol; RecBole masks them "
+        "for general models only", _is_bool, "evaluation"),
     # --- losses
     Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
         number_in(0, 10, lo_open=True), "loss: soft_bpr"),

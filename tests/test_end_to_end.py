@@ -83,3 +83,26 @@ def test_cli_runs_from_another_directory(in_tmp):
     done = _cli("--model=BPR", "--epochs=1", "--show_progress=False", "--sampler=popularity", cwd=in_tmp)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "test result" in done.stdout + done.stderr
+
+
+def test_history_masking_in_sequential_full_ranking(in_tmp):
+    """With eval_mask_history no item of a user's input sequence (other than the target) is ever ranked, and
+    the metrics can only rise: each masked item was a competitor of the target."""
+    from conftest import build
+
+    config, model, train_data, valid_data, test_data, trainer = build("SASRec", sampler="uniform",
+                                                                      eval_mask_history=True)
+    trainer.tot_item_num = test_data._dataset.item_num  # what RecBole's evaluate sets before scoring
+    model.eval()
+    batch = next(iter(test_data))
+    interaction, scores, _, _ = trainer._full_sort_batch_eval(batch)
+    sequence = interaction[config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]]
+    target = interaction[config["ITEM_ID_FIELD"]]
+    for row in range(len(sequence)):
+        earlier = set(sequence[row].tolist()) - {0, int(target[row])}
+        assert all(scores[row, item] == float("-inf") for item in earlier)
+        assert scores[row, int(target[row])] > float("-inf")
+    masked = trainer.evaluate(test_data, load_best_model=False)
+    trainer.config["eval_mask_history"] = False
+    unmasked = trainer.evaluate(test_data, load_best_model=False)
+    assert masked["hit@10"] >= unmasked["hit@10"] and masked["ndcg@10"] >= unmasked["ndcg@10"]

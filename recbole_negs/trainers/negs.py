@@ -9,7 +9,7 @@ from torch.nn.utils.clip_grad import clip_grad_norm_
 from tqdm import tqdm
 
 from recbole.trainer import Trainer
-from recbole.utils import dict2str, early_stopping, set_color
+from recbole.utils import ModelType, dict2str, early_stopping, set_color
 
 from recbole_negs import distributed
 from recbole_negs.checkpoint import CheckpointMixin
@@ -67,6 +67,25 @@ class NegsTrainer(CheckpointMixin, Trainer):
     def may_stop(self, epoch_idx):
         """Whether early stopping may end training now (UFNRec waits for its warm-up)."""
         return True
+
+    # --- evaluation
+    def _full_sort_batch_eval(self, batched_data):
+        """RecBole's full ranking; with ``eval_mask_history`` a sequential model's earlier items are masked too
+        (RecBole does it for general models only)."""
+        interaction, history_index, positive_u, positive_i = batched_data
+        if history_index is None and self.config["eval_mask_history"] and \
+                self.config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
+            history_index = self._sequence_history(interaction)
+        return super()._full_sort_batch_eval((interaction, history_index, positive_u, positive_i))
+
+    def _sequence_history(self, interaction):
+        """(rows, items) of every item of each row's input sequence except the row's target."""
+        sequence = interaction[self.config["ITEM_ID_FIELD"] + self.config["LIST_SUFFIX"]]
+        target = interaction[self.config["ITEM_ID_FIELD"]]
+        rows, cols = torch.nonzero(sequence, as_tuple=True)
+        items = sequence[rows, cols]
+        keep = items != target[rows]
+        return rows[keep], items[keep]
 
     # --- checkpoints
     def checkpoint_extras(self):
