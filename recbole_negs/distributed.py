@@ -62,6 +62,32 @@ def same_as_rank0(obj):
     return box[0]
 
 
+def broadcast_(tensor):
+    """Overwrite ``tensor`` in place with rank 0's copy (a no-op in a single process)."""
+    if active():
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def merge_rows(touched, *tables):
+    """Per row (e.g. per user), every table takes the values of the lowest-ranked process that touched the
+    row, or keeps its own where none did; afterwards all processes hold the same tables."""
+    if not active():
+        return
+    world = dist.get_world_size()
+    flags = [torch.zeros_like(touched) for _ in range(world)]
+    dist.all_gather(flags, touched)
+    owner = torch.full(touched.shape, -1, dtype=torch.long, device=touched.device)
+    for rank in reversed(range(world)):
+        owner[flags[rank]] = rank
+    for table in tables:
+        copies = [torch.zeros_like(table) for _ in range(world)]
+        dist.all_gather(copies, table.contiguous())
+        for rank in range(world):
+            rows = owner == rank
+            table[rows] = copies[rank][rows]
+
+
 def barrier():
     if active():
         dist.barrier()

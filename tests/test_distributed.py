@@ -1,6 +1,7 @@
 """Two CPU processes on RecBole's distributed path (gloo): each trains its own shard of every epoch, and at
 the end the parameters are equal across processes, the sampler statistics are reduced over both, and
-UFNRec's per-(user, position) mining state holds both processes' visits, identically in each."""
+UFNRec's per-(user, position) mining state and SRNS's per-user memory hold both processes' visits, identically
+in each."""
 
 import os
 import socket
@@ -16,6 +17,7 @@ from conftest import SMALL
 
 CASES = {
     "bpr_dns": ("BPR", {"sampler": "dns", "train_batch_size": 2048}),
+    "bpr_srns": ("BPR", {"method": "srns", "srns_pool_size": 50, "srns_warmup": 1, "train_batch_size": 2048}),
     "sasrec_ufnrec": ("SASRec", {"method": "ufnrec", "ufn_warmup_epochs": 0, "ufn_reverse_threshold": 1,
                                  "neg_sample_num": 4, "train_batch_size": 128}),
 }
@@ -37,6 +39,9 @@ def _worker(rank, case, port, folder):
     train_data.sampler.set_epoch(0)
     state = {"params": {k: v.clone() for k, v in model.state_dict().items()}, "stats": trainer.last_statistics,
              "shard": sorted(train_data.sampler)}
+    if model.sampler.name == "srns":
+        state.update(memory=model.sampler.memory.clone(), cursor=model.sampler.cursor.clone(),
+                     pools=model.sampler.pools.clone(), snaps=model.sampler.snaps.clone())
     if hasattr(trainer, "miner"):
         state["record"] = trainer.miner.record.clone()
         state["placements"] = trainer.miner.placements.state_dict()
@@ -56,6 +61,9 @@ def test_two_gloo_processes_agree(case, in_tmp):
     for name, tensor in first["params"].items():
         assert torch.equal(tensor, second["params"][name]), f"{name} differs between the processes"
     assert first["stats"] == second["stats"], "statistics are reduced over the processes"
+    for key in ("memory", "cursor", "pools", "snaps"):  # SRNS: the merged per-user state
+        if key in first:
+            assert torch.equal(first[key], second[key]), f"SRNS {key} differs between the processes"
     if "record" in first:
         assert torch.equal(first["record"], second["record"])
         assert torch.equal(first["placements"]["keys"], second["placements"]["keys"])

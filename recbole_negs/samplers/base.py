@@ -12,6 +12,7 @@ import torch
 
 from recbole.utils import ModelType
 
+from recbole_negs import distributed
 from recbole_negs.errors import ConfigError, DataError
 from recbole_negs.history import UserHistory, draw_distinct_ranks
 from recbole_negs.sequence_rows import training_sequences
@@ -188,6 +189,10 @@ class NegativeSampler:
         self._stats["pairs"] += gap.numel()
         self._stats["outscoring"] += int((gap < 0).sum())
         self._stats["gap_sum"] += float(gap.sum())
+
+    def reduce_statistics(self):
+        """Several processes: sum the counters over them before statistics() is computed from them."""
+        self._stats = distributed.sum_dict(self._stats)
 
     def statistics(self):
         """Mean score gap positive - negative and the share of negatives that outscore their positive."""

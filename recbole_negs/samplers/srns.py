@@ -34,6 +34,7 @@ import torch
 
 from recbole.utils import ModelType
 
+from recbole_negs import distributed
 from recbole_negs.backbones import Backbone, DotScorer, adapter_class
 from recbole_negs.errors import ConfigError
 from recbole_negs.samplers.base import Negatives, NegativeSampler
@@ -54,11 +55,11 @@ class SRNSSampler(NegativeSampler):
     # --- checks
     @classmethod
     def check_config(cls, config):
-        if "single_spec" in config and not config["single_spec"]:
+        if "single_spec" in config and not config["single_spec"] and config["srns_mode"] == "synthetic":
             raise ConfigError(
-                f"config key 'nproc' = {config['nproc']} is not available for sampler 'srns' yet: its per-user "
-                "memory is refreshed at every batch, and with several processes a user's rows land in "
-                "different processes in one epoch; allowed: 1")
+                f"config key 'nproc' = {config['nproc']} is not available with srns_mode 'synthetic', whose "
+                "memory is refreshed at every occurrence of a user and fed a false negative per batch; "
+                "allowed: 1 (srns_mode 'real' runs in several processes)")
         if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
             raise ConfigError(
                 f"config key 'sampler' = 'srns' is not available for model '{config['model']}', a sequential "
@@ -112,6 +113,7 @@ class SRNSSampler(NegativeSampler):
         self.snaps = torch.zeros((users, self.columns, WINDOW), device=device)
         self.memory = torch.zeros((users, self.s1), dtype=torch.long, device=device)
         self.cursor = torch.zeros(users, dtype=torch.long, device=device)  # real: the next fresh pool slot
+        self._touched = torch.zeros(users, dtype=torch.bool, device=device)  # users trained this epoch
         self._steps = torch.arange(self.s2, device=device)
         self.head = 0  # pool slot of the current pool
         self.taken = 0  # snapshots taken so far (0: before training, 1 + e: at the end of epoch e)
@@ -129,6 +131,11 @@ class SRNSSampler(NegativeSampler):
 
     def on_epoch_end(self, epoch, trainer):
         self._ensure_ready()
+        # several processes: each refreshed the memory of the users in its shard; every user keeps the memory
+        # (and pool cursor) of the lowest-ranked process that trained it this epoch, so that all processes
+        # agree (pools and snapshots already do: the pools are rank 0's, the weights are DDP's)
+        distributed.merge_rows(self._touched, self.memory, self.cursor)
+        self._touched.zero_()
         if self.real:  # retire the current pool: a new one, current in five epochs, takes its slot
             self.pools[self.head] = self._draw_pool()
             self.head = (self.head + 1) % LIVE_POOLS
@@ -155,6 +162,7 @@ class SRNSSampler(NegativeSampler):
     # --- sampling
     def sample(self, targets):
         self._ensure_ready()
+        self._touched[targets.users] = True
         if self.real:
             return self._sample_real(targets)
         return self._sample_synthetic(targets)
@@ -333,7 +341,8 @@ class SRNSSampler(NegativeSampler):
         """``[users, P]`` items drawn uniformly with replacement from each user's non-training items."""
         history, users, items = self.context.history, self.context.n_users, self.context.n_items
         if users * items > DENSE_TABLE_LIMIT:
-            return history.sample_free(torch.arange(users, device=self.device), self.pool_size).to(self.item_dtype)
+            pool = history.sample_free(torch.arange(users, device=self.device), self.pool_size)
+            return distributed.broadcast_(pool.to(self.item_dtype))
         if self._free_table is None:  # each user's free items first, ascending (built once)
             taken = torch.zeros((users, items), dtype=torch.uint8, device=self.device)
             taken[:, 0] = 1
@@ -342,7 +351,7 @@ class SRNSSampler(NegativeSampler):
         free = history.free_count
         rank = (torch.rand((users, self.pool_size), device=self.device) * free[:, None]).long()
         rank = torch.minimum(rank, (free[:, None] - 1).clamp(min=0))
-        return self._free_table.gather(1, rank)
+        return distributed.broadcast_(self._free_table.gather(1, rank))  # every process: rank 0's pools
 
     @torch.no_grad()
     def _snapshot(self, trainer):
@@ -389,6 +398,10 @@ class SRNSSampler(NegativeSampler):
         super().reset_statistics()
         self._srns_stats = {"chosen": 0, "chosen_hardness": 0.0, "chosen_std": 0.0, "fresh": 0,
                             "fresh_hardness": 0.0, "fn_chosen": 0, "rows": 0}
+
+    def reduce_statistics(self):
+        super().reduce_statistics()
+        self._srns_stats = distributed.sum_dict(self._srns_stats)
 
     def statistics(self):
         """Besides the base statistics: the mean std of the chosen negatives and, in real mode, the mean

@@ -62,7 +62,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
 
     def reduce_statistics(self):
         """Counters summed over the processes before the statistics are computed from them."""
-        self.sampler._stats = distributed.sum_dict(self.sampler._stats)
+        self.sampler.reduce_statistics()
 
     def may_stop(self, epoch_idx):
         """Whether early stopping may end training now (UFNRec waits for its warm-up)."""
