@@ -166,6 +166,9 @@ KEYS: Tuple[Key, ...] = (
     Key("eval_mask_history", "true|false", "full ranking of sequential models: never rank the user's earlier "
         "items (its input sequence, the target excepted), as S3-Rec's and GenNi's protocol; RecBole masks them "
         "for general models only", _is_bool, "evaluation"),
+    Key("eval_neg_exclude", "recbole|train", "sampled evaluation (e.g. uni100): RecBole's negatives, or the UFNRec "
+        "code's: uniform with replacement outside the user's training items and the target, redrawn at every "
+        "evaluation", one_of("recbole", "train"), "evaluation"),
     # --- losses
     Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
         number_in(0, 10, lo_open=True), "loss: soft_bpr"),

@@ -16,6 +16,7 @@ from recbole_negs.checkpoint import load_checkpoint
 from recbole_negs.components import trainer_class
 from recbole_negs.config import NegsConfig
 from recbole_negs.errors import DataError
+from recbole_negs.eval_negatives import use_training_items_negatives
 from recbole_negs.losses import Loss
 from recbole_negs.model import NegsModel
 from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext
@@ -71,6 +72,7 @@ def prepare_run(config):
             "some users have interacted with every item, and RecBole's own sampler (which it builds for every "
             "split) refuses such a dataset before training; filter those users, e.g. with "
             "user_inter_num_interval: \"[0,N)\" where N is the number of items") from None
+    use_training_items_negatives(config, train_data._dataset, valid_data, test_data)
     seed_run(config, config["local_rank"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     model, train_data, trainer = build_training(config, model, train_data)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from recbole_negs import run_recbole_negs
 
@@ -106,3 +107,22 @@ def test_history_masking_in_sequential_full_ranking(in_tmp):
     trainer.config["eval_mask_history"] = False
     unmasked = trainer.evaluate(test_data, load_best_model=False)
     assert masked["hit@10"] >= unmasked["hit@10"] and masked["ndcg@10"] >= unmasked["ndcg@10"]
+
+
+def test_sampled_evaluation_negatives_outside_training_items(in_tmp):
+    """eval_neg_exclude: train (the UFNRec code's protocol): each evaluated target gets 100 negatives, none of
+    them a training item of its user or the target itself; at test the validation item may be one."""
+    from conftest import build
+
+    eval_args = {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "uni100"}
+    config, model, train_data, valid_data, test_data, trainer = build(
+        "SASRec", sampler="uniform", eval_args=eval_args, eval_neg_exclude="train")
+    history = model.sampler.context.history
+    sampler = test_data._sampler
+    users = torch.arange(1, history.n_users).repeat(20)
+    targets = torch.randint(1, history.n_items, (len(users),))
+    ids = sampler.sample_by_user_ids(users.numpy(), targets.numpy(), 100).view(100, -1).t()
+    assert not bool(history.contains(users, ids).any()) and not bool((ids == targets[:, None]).any())
+    assert bool((ids > 0).all())
+    result = trainer.evaluate(test_data, load_best_model=False)
+    assert set(result) == {"ndcg@10", "hit@10"}
