@@ -205,7 +205,8 @@ def markdown_table(defaults):
     for key in KEYS:
         default = defaults.get(key.name, "")
         default = "~" if default is None else default
-        rows.append(f"| `{key.name}` | `{default}` | {key.allowed} | {key.meaning} ({key.group}) |")
+        cells = (f"`{key.name}`", f"`{default}`", key.allowed, f"{key.meaning} ({key.group})")
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")  # a bare | ends a cell
     return "\n".join(rows)
 
 
