@@ -43,6 +43,13 @@ def _uninterrupted(method, tmp_path_factory, monkeypatch):
     return _runs[method]
 
 
+def _same_run(a, b):
+    """(result, last checkpoint) of two runs: the same metrics, parameters and plugin state."""
+    (result_a, state_a), (result_b, state_b) = a, b
+    _same_state(state_a, state_b)
+    assert result_a == result_b
+
+
 def _same_state(a, b):
     assert a["epoch"] == b["epoch"]
     for name, tensor in a["state_dict"].items():
@@ -65,15 +72,13 @@ def _flatten(tree, prefix=""):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_resume_from_last_checkpoint_is_exact(method, tmp_path_factory, monkeypatch):
-    full_result, full_state = _uninterrupted(method, tmp_path_factory, monkeypatch)
+    full = _uninterrupted(method, tmp_path_factory, monkeypatch)
     monkeypatch.chdir(tmp_path_factory.mktemp(f"{method}-resume"))
     _, stopped = _run(method, 1, "stopped")
     assert stopped["epoch"] == 0
     (last,) = glob.glob("stopped/*-last.pth")
     written = {path: open(path, "rb").read() for path in glob.glob("stopped/*.pth")}
-    resumed_result, resumed_state = _run(method, 3, "stopped", resume_from=last)  # same checkpoint_dir
-    _same_state(full_state, resumed_state)
-    assert resumed_result == full_result
+    _same_run(full, _run(method, 3, "stopped", resume_from=last))  # the same checkpoint_dir
     assert all(open(path, "rb").read() == data for path, data in written.items()), "the old files are untouched"
     assert len(glob.glob("stopped/*.pth")) == 4, "the resumed run writes its own best and last files"
 
@@ -81,8 +86,6 @@ def test_resume_from_last_checkpoint_is_exact(method, tmp_path_factory, monkeypa
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_same_seed_same_results(method, tmp_path_factory, monkeypatch):
-    full_result, full_state = _uninterrupted(method, tmp_path_factory, monkeypatch)
+    full = _uninterrupted(method, tmp_path_factory, monkeypatch)
     monkeypatch.chdir(tmp_path_factory.mktemp(f"{method}-again"))
-    again_result, again_state = _run(method, 3, "again")
-    _same_state(full_state, again_state)
-    assert again_result == full_result
+    _same_run(full, _run(method, 3, "again"))
