@@ -169,6 +169,9 @@ KEYS: Tuple[Key, ...] = (
     Key("eval_neg_exclude", "recbole|train", "sampled evaluation (e.g. uni100): RecBole's negatives, or the UFNRec "
         "code's: uniform with replacement outside the user's training items and the target, redrawn at every "
         "evaluation", one_of("recbole", "train"), "evaluation"),
+    Key("eval_neg_seed", "~ or int", "with eval_neg_exclude: train: ~ redraws the negatives at every evaluation "
+        "(UFNRec's code); a seed draws one set per user, outside everything it interacted with, for validation "
+        "and test alike (SRNS's code)", lambda v: v is None or _is_int(v), "evaluation"),
     # --- losses
     Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
         number_in(0, 10, lo_open=True), "loss: soft_bpr"),

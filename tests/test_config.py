@@ -20,7 +20,7 @@ BAD_VALUES = {
     "srns_s1": 0, "srns_s2": -2, "srns_tau": 0.0, "srns_alpha": "big", "srns_warmup": -1, "srns_mode": "fake",
     "soft_bpr_beta": 0.0, "gbce_t": 1.5, "sampled_softmax_logq": "maybe", "ufn_reverse_threshold": 0,
     "ufn_lambda": -0.3, "ufn_ema_decay": 1.0, "ufn_warmup_epochs": "soon", "ufn_teacher_dropout": 1,
-    "ufn_evaluate": "both", "ufn_variant": "ufn+", "ufn_variance_threshold": 0.0, "ufn_adam_betas": [0.9, 1.2], "eval_mask_history": "yes", "eval_neg_exclude": "test",
+    "ufn_evaluate": "both", "ufn_variant": "ufn+", "ufn_variance_threshold": 0.0, "ufn_adam_betas": [0.9, 1.2], "eval_mask_history": "yes", "eval_neg_exclude": "test", "eval_neg_seed": 1.5,
 }
 
 

@@ -126,3 +126,21 @@ def test_sampled_evaluation_negatives_outside_training_items(in_tmp):
     assert bool((ids > 0).all())
     result = trainer.evaluate(test_data, load_best_model=False)
     assert set(result) == {"ndcg@10", "hit@10"}
+
+
+def test_fixed_evaluation_negatives_per_user(in_tmp):
+    """eval_neg_seed (the SRNS code's protocol): one set of negatives per user, the same at validation and
+    test and at every evaluation, outside everything the user interacted with."""
+    from conftest import build
+
+    eval_args = {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "uni100"}
+    config, model, train_data, valid_data, test_data, trainer = build(
+        "BPR", sampler="uniform", eval_args=eval_args, eval_neg_exclude="train", eval_neg_seed=5)
+    users = torch.arange(1, model.sampler.context.n_users)
+    first = valid_data._sampler.sample_by_user_ids(users.numpy(), users.numpy(), 100).view(100, -1).t()
+    again = test_data._sampler.sample_by_user_ids(users.numpy(), users.numpy(), 100).view(100, -1).t()
+    assert torch.equal(first, again)
+    everything = test_data._sampler.fixed.history
+    assert not bool(everything.contains(users, first).any())
+    assert everything.sizes.sum() > model.sampler.context.history.sizes.sum()  # valid and test items included
+    assert set(trainer.evaluate(test_data, load_best_model=False)) == {"ndcg@10", "hit@10"}
