@@ -52,14 +52,17 @@ class FalseNegativeMiner:
         recorded = self.record[keys].long()
         from_record = recorded > 0
         ids = torch.where(from_record, recorded, uniform_ids)
-        pair = keys[:, None] * self.n_items + ids
-        before = self.placements.get(pair[from_record])  # [P, 3], sums of earlier placements
+        before = self.placements.get(self._pairs(keys, ids)[from_record])  # [P, 3], earlier placements' sums
         mined = torch.zeros_like(from_record)
         if self.variant == "variance":
             mined[from_record] = self._low_variance(before)
         else:
             mined[from_record] = before[:, 0] + 1 > self.m  # this placement is the (count + 1)-th
-        return self._decide(ids, from_record, mined, pair)
+        return self._decide(ids, from_record, mined)
+
+    def _pairs(self, keys, ids):
+        """The sparse map's key of each (target, item): key * n_items + item."""
+        return keys[:, None] * self.n_items + ids
 
     def _low_variance(self, before):
         """Variance-based mining in the spirit of SRNS (the paper defines no threshold; docs/ufnrec.md):
@@ -70,12 +73,11 @@ class FalseNegativeMiner:
         std = (before[:, 2] / count - mean ** 2).clamp_min(0).sqrt()
         return (before[:, 0] >= self.m) & (mean > 0.5) & (std < self.std_threshold)
 
-    def _decide(self, ids, from_record, mined, pair):
+    def _decide(self, ids, from_record, mined):
         reverse = self.variant in ("ufn", "fmr", "variance")
         label = (mined & reverse).float()
         weight = (~(mined & (self.variant == "removal"))).float()
         consistency = mined & (self.variant in ("ufn", "fcr", "variance"))
-        self._pending_pairs = pair[from_record]
         return Placement(ids, from_record, mined, label, weight, consistency)
 
     def update(self, keys, placement, pos_logits, neg_logits):
@@ -84,9 +86,10 @@ class FalseNegativeMiner:
         beating the positive again as a uniform draw)."""
         x = torch.sigmoid(neg_logits - pos_logits[:, None])[placement.from_record]
         sums = torch.stack([torch.ones_like(x), x, x * x], dim=1)
-        self.placements.add(self._pending_pairs, sums)
+        pairs = self._pairs(keys, placement.ids)[placement.from_record]
+        self.placements.add(pairs, sums)
         if distributed.active():  # this process's visits, for the other processes at the epoch end
-            self._epoch_visits.append((keys, self._pending_pairs, sums))
+            self._epoch_visits.append((keys, pairs, sums))
         dropped = (placement.label > 0) | (placement.weight == 0)
         keep = (neg_logits > pos_logits[:, None]) & ~same_item_as(placement.ids, dropped)
         self.record[keys] = pack_distinct(torch.where(keep, placement.ids, 0), self.num).int()
