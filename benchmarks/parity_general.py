@@ -7,17 +7,15 @@ the model's training step, the LightGCN adapter adding RecBole's L2 on the ego e
 one shared config dict. If the two paths agree within sampling noise over seeds, the plugin's training path
 adds no bias of its own, and every other plugin sampler can be compared against this baseline.
 
-Run from a scratch directory (RecBole writes saved/ and log/ into the cwd), e.g.
-    python /work/main/benchmarks/parity_general.py --seeds 5 --epochs 100
+Run from the repository root (RecBole's saved/ and log/ go to --workdir), e.g.
+    python -m benchmarks.parity_general --seeds 5 --epochs 100
 """
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import _common as common
 
 NAME = "parity_general"
 MODELS = ("BPR", "LightGCN")

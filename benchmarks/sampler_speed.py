@@ -11,7 +11,7 @@ import argparse
 import statistics
 import time
 
-from common import RunLog, add_common_args, markdown_table, resolve_out, set_threads, use_scratch_dir, write_result
+from benchmarks._common import RunLog, add_common_args, markdown_table, resolve_out, set_threads, use_scratch_dir, write_result
 
 import recbole_negs  # noqa: F401
 from recbole_negs.config import NegsConfig

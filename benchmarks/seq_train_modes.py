@@ -13,16 +13,14 @@ this was written on (~1.5 minutes at hidden 32 / length 20), so a fixed-epoch co
 be small to finish at all. ``--quick`` is a smoke test on a filtered subset of users, not a result.
 
 Run from a scratch directory, e.g.
-    python /work/main/benchmarks/seq_train_modes.py --seeds 1 --epochs 10
+    python -m benchmarks.seq_train_modes --seeds 1 --epochs 10
 """
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+from benchmarks import _common as common
 
 NAME = "seq_train_modes"
 

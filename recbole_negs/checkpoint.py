@@ -15,6 +15,7 @@ import torch
 from recbole.utils import get_local_time
 
 from recbole_negs import distributed, rng_state
+from recbole_negs.eval_users import capped_loader
 
 
 def unique_checkpoint_path(config):
@@ -55,6 +56,7 @@ class CheckpointMixin:
         self.saved_model_file = distributed.same_as_rank0(unique_checkpoint_path(config))
         self.last_model_file = self.saved_model_file[: -len(".pth")] + "-last.pth"
         self._pending_rng = None
+        self.eval_rounds = 0  # evaluations so far: names the users an eval_max_users evaluation draws
 
     def checkpoint_extras(self):
         return {}
@@ -83,6 +85,7 @@ class CheckpointMixin:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "negs": self.checkpoint_extras(),
+            "eval_rounds": self.eval_rounds,
         }
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
@@ -111,6 +114,7 @@ class CheckpointMixin:
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
         self.train_loss_dict.update(checkpoint.get("train_loss_dict", {}))
+        self.eval_rounds = checkpoint.get("eval_rounds", 0)
         if checkpoint["config"]["model"].lower() != self.config["model"].lower():
             self.logger.warning("the checkpoint was written for model "
                                 f"'{checkpoint['config']['model']}', not '{self.config['model']}'")
@@ -148,4 +152,12 @@ class CheckpointMixin:
             return None
         if load_best_model:
             self.load_best(model_file)
-        return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+        return super().evaluate(self.evaluated_users(eval_data), load_best_model=False, show_progress=show_progress)
+
+    def evaluated_users(self, eval_data):
+        """The loader of this evaluation: all users, or with ``eval_max_users`` a fresh random subset."""
+        self.eval_rounds += 1
+        single = self.config["single_spec"]
+        seed = self.config["seed"] * 1_000_003 + self.eval_rounds
+        return capped_loader(eval_data, self.config["eval_max_users"], seed,
+                             0 if single else self.config["local_rank"], 1 if single else self.config["world_size"])

@@ -75,7 +75,12 @@ def _read_lightgcn(source):
     return tuple(open(os.path.join(source, f"{part}.txt"), encoding="utf-8").read() for part in ("train", "test"))
 
 
-def _read_srns(source):
+def read_lightgcn_split(source):
+    """(train, test) as (users, items) arrays from a LightGCN-style folder or zip."""
+    return tuple(_parse_lines(text)[:2] for text in _read_lightgcn(source))
+
+
+def read_srns_split(source):
     parts = []
     for part in ("train", "test"):
         with open(os.path.join(source, f"{part}.pkl"), "rb") as f:
@@ -127,9 +132,9 @@ def main(argv=None):
         folder = convert_sequences(args.source, args.out, args.name)
     else:
         if args.format == "lightgcn":
-            train, test = (_parse_lines(text)[:2] for text in _read_lightgcn(args.source))
+            train, test = read_lightgcn_split(args.source)
         else:
-            train, test = _read_srns(args.source)
+            train, test = read_srns_split(args.source)
         folder = convert_fixed_split(train, test, args.out, args.name, args.valid_share, args.seed)
     print(f"written: {folder} (use --dataset={args.name} --data_path={args.out})")
 

@@ -172,6 +172,10 @@ KEYS: Tuple[Key, ...] = (
     Key("eval_neg_seed", "~ or int", "with eval_neg_exclude: train: ~ redraws the negatives at every evaluation "
         "(UFNRec's code); a seed draws one set per user, outside everything it interacted with, for validation "
         "and test alike (SRNS's code)", lambda v: v is None or _is_int(v), "evaluation"),
+    Key("eval_max_users", "~ or int >= 1", "each evaluation ranks a fresh random subset of this many users (evaluation "
+        "rows, one per user under leave-one-out) when there are more, seeded by seed and evaluation number; the "
+        "UFNRec code uses 10000; ~ evaluates everyone", lambda v: v is None or (_is_int(v) and v >= 1),
+        "evaluation"),
     # --- losses
     Key("soft_bpr_beta", "float in (0, 10]", "soft BPR: -ln sigmoid(beta * (pos - neg)); beta = 1 is BPR",
         number_in(0, 10, lo_open=True), "loss: soft_bpr"),

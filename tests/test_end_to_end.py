@@ -144,3 +144,35 @@ def test_fixed_evaluation_negatives_per_user(in_tmp):
     assert not bool(everything.contains(users, first).any())
     assert everything.sizes.sum() > model.sampler.context.history.sizes.sum()  # valid and test items included
     assert set(trainer.evaluate(test_data, load_best_model=False)) == {"ndcg@10", "hit@10"}
+
+
+def _evaluated_users(trainer, loader):
+    """The users one evaluation ranks, read from the batches of the loader the trainer evaluates."""
+    users = []
+    for interaction, *_ in trainer.evaluated_users(loader):
+        users += interaction[trainer.config["USER_ID_FIELD"]].tolist()
+    return users
+
+
+@pytest.mark.parametrize("model", ["SASRec", "BPR"])
+def test_eval_max_users_draws_a_fresh_subset_per_evaluation(model, in_tmp):
+    """eval_max_users (the UFNRec code's 10,000 random users): each evaluation ranks exactly that many distinct
+    users, a different subset each time, the same subsets again with the same seed; the metric is computed
+    over them alone; without the key every user is ranked."""
+    from conftest import build
+
+    _, _, _, _, test_data, trainer = build(model, sampler="uniform", eval_max_users=100)
+    first, second = _evaluated_users(trainer, test_data), _evaluated_users(trainer, test_data)
+    assert len(first) == len(set(first)) == 100 and len(second) == len(set(second)) == 100
+    assert set(first) != set(second)
+    _, _, _, _, again_data, again = build(model, sampler="uniform", eval_max_users=100)
+    assert _evaluated_users(again, again_data) == first and _evaluated_users(again, again_data) == second
+
+    counted = []
+    original = again._full_sort_batch_eval
+    again._full_sort_batch_eval = lambda batch: counted.append(batch) or original(batch)
+    again.evaluate(again_data, load_best_model=False)
+    assert sum(len(batch[0]) for batch in counted) == 100  # one row per ranked user
+
+    _, _, _, _, full_data, full = build(model, sampler="uniform")
+    assert len(_evaluated_users(full, full_data)) == full_data.sample_size > 100

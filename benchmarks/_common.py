@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import warnings
 from datetime import datetime
@@ -51,6 +52,7 @@ QUIET = {"show_progress": False, "state": "INFO"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
 _VALID = re.compile(r"epoch (\d+) evaluating \[time: ([\d.]+)s, valid_score: ([-\d.eE+]+)\]")
+_STATS = re.compile(r"epoch (\d+) sampler \[(.*)\]")
 _ROWS = re.compile(r"all-position rows \((\w+)\): (\d+) rows, (\d+) training targets per epoch")
 
 
@@ -98,6 +100,21 @@ class RunLog(logging.Handler):
 
     def valid_scores(self):
         return [(int(m.group(1)), float(m.group(3))) for m in map(_VALID.search, self.messages) if m]
+
+    def sampler_statistics(self):
+        """[(epoch, {name: value})] from the plugin's per-epoch sampler log line."""
+        out = []
+        for m in map(_STATS.search, self.messages):
+            if m:
+                pairs = (item.split(": ") for item in m.group(2).split(", "))
+                out.append((int(m.group(1)), {k: float(v) for k, v in pairs}))
+        return out
+
+    def seconds_to_epoch(self, epoch):
+        """Training plus validation seconds of epochs 0..epoch (the time a user waits for that checkpoint)."""
+        train = [(int(m.group(1)), float(m.group(2))) for m in map(_TRAIN.search, self.messages) if m]
+        valid = [(int(m.group(1)), float(m.group(2))) for m in map(_VALID.search, self.messages) if m]
+        return sum(sec for e, sec in train + valid if e <= epoch)
 
     def best_valid_epoch(self, bigger=True):
         """The epoch whose checkpoint was kept: the first strict best, as RecBole's early_stopping updates."""
@@ -179,14 +196,20 @@ def run_plugin(model, dataset, config_dict, saved=True):
 def timed_run(log, title, runner, model, dataset, config_dict):
     """One run with its log captured: the result dict plus ``sec_per_epoch`` (median of the trainer's logged
     training time per epoch: the epoch loop with its sampling, no validation), ``epochs_run``,
-    ``best_epoch`` and (all-position rows) ``rows`` / ``targets``."""
+    ``best_epoch``, ``valid_curve`` [(epoch, score)], ``seconds_to_best`` (training and validation up to the
+    best epoch), ``wall_seconds`` and (all-position rows) ``rows`` / ``targets``."""
     log.start(title)
+    started = time.time()
     result = runner(model, dataset, dict(config_dict, **QUIET))
+    result["wall_seconds"] = time.time() - started
     seconds = log.train_seconds()
     result["epochs_run"] = len(seconds)
     # the median of the run's epochs: robust to the odd slow epoch on a shared machine (the first one, say)
     result["sec_per_epoch"] = statistics.median(seconds) if seconds else float("nan")
     result["best_epoch"] = log.best_valid_epoch(result["valid_score_bigger"])
+    result["valid_curve"] = log.valid_scores()
+    result["sampler_statistics"] = log.sampler_statistics()
+    result["seconds_to_best"] = None if result["best_epoch"] is None else log.seconds_to_epoch(result["best_epoch"])
     rows = log.all_position_rows()
     if rows is not None:
         result["rows"], result["targets"] = rows
