@@ -257,13 +257,17 @@ def markdown_table(header, rows):
 def command_line():
     env = "".join(f"{k}={shlex.quote(os.environ[k])} " for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
                   if k in os.environ)
-    return env + "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    argv = list(sys.argv)
+    script = os.path.abspath(argv[0])
+    if os.path.dirname(script) == os.path.join(REPO_ROOT, "benchmarks"):  # run as python -m benchmarks.<name>
+        argv[0:1] = ["-m", "benchmarks." + os.path.splitext(os.path.basename(script))[0]]
+    return env + "python " + " ".join(shlex.quote(a) for a in argv)
 
 
 def write_result(out, title, body):
     """Print the markdown and write it, with the command line, the working directory and the date."""
     text = (f"# {title}\n\n"
-            f"Command (run from `{os.getcwd()}`):\n\n```\n{command_line()}\n```\n\n"
+            f"Command (from the repository root; scratch files in `{os.getcwd()}`):\n\n```\n{command_line()}\n```\n\n"
             f"Date: {datetime.now().strftime('%Y-%m-%d %H:%M')}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch threads, CPU; recbole-negs at `{REVISION}` when the run started."
             f"\n\n{body.rstrip()}\n")

@@ -2,7 +2,7 @@
 ``../shared/data`` beside the repository) into ``<workdir>/dataset`` with the plugin's own converter, the
 command any user runs on their own copy (``python -m recbole_negs.convert ...``).
 
-``dataset_config(name, args)`` returns the RecBole keys that point a run at the converted files.
+``dataset_config(name, data_dir, workdir)`` returns the RecBole keys that point a run at the converted files.
 """
 
 import os
@@ -36,19 +36,42 @@ def source_path(name, data_dir):
     return path
 
 
-def dataset_config(name, data_dir, workdir):
-    """Convert ``name`` into ``<workdir>/dataset/<name>`` unless it is there already; the RecBole keys to use it."""
+def first_users(source, max_users, folder):
+    """A copy of a one-user-per-line file with its first ``max_users`` lines (a smaller dataset, named so)."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{os.path.basename(source)}.first{max_users}")
+    with open(source, encoding="utf-8") as f:
+        lines = f.readlines()[:max_users]
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    return path
+
+
+def dataset_name(name, max_users=None):
+    return f"{name}-u{max_users}" if max_users else name
+
+
+def dataset_config(name, data_dir, workdir, max_users=None):
+    """Convert ``name`` into ``<workdir>/dataset/<name>`` unless it is there already (with ``max_users``, a
+    sequence dataset cut to its first users, named ``dataset_name(name, max_users)``); returns the RecBole keys
+    that point a run at the files."""
     form, _, valid_share = SOURCES[name]
+    if max_users and form != "sequences":
+        raise ValueError(f"max_users applies to one-user-per-line data only, not {name}")
     out = os.path.join(os.path.abspath(workdir), "dataset")
-    if not os.path.isdir(os.path.join(out, name)):
+    dataset = dataset_name(name, max_users)
+    if not os.path.isdir(os.path.join(out, dataset)):
         source = source_path(name, data_dir)
         os.makedirs(out, exist_ok=True)
+        if max_users:
+            source = first_users(source, max_users, os.path.join(os.path.abspath(workdir), "raw"))
         if form == "sequences":
-            convert.convert_sequences(source, out, name)
+            convert.convert_sequences(source, out, dataset)
         else:
             reader = convert.read_lightgcn_split if form == "lightgcn" else convert.read_srns_split
             convert.convert_fixed_split(*reader(source), out, name, valid_share, seed=2020)
-    config = {"data_path": out}
+    # RecBole loads only user and item ids of a dataset it has no yaml for; the timestamp orders the sequences
+    config = {"data_path": out, "load_col": {"inter": ["user_id", "item_id", "timestamp"]}}
     if form != "sequences":
         config["benchmark_filename"] = ["train", "valid", "test"]
     return config

@@ -24,6 +24,7 @@ class Row:
     config: dict = field(default_factory=dict)  # on top of the experiment's shared config
     runner: str = "plugin"  # "plugin", or "own": RecBole's own data pipeline, model and Trainer, no plugin code
     paper: dict = field(default_factory=dict)  # metric -> the paper's number for this row under this protocol
+    seeds: int = None  # fewer seeds than the experiment's for a costly row (the table's seeds column says so)
 
 
 RUNNERS = {"plugin": common.run_plugin, "own": common.run_recbole_own}
@@ -35,6 +36,8 @@ def run_rows(log, rows, seeds, dataset, shared, json_path=None, meta=None):
     started = time.time()
     for seed in range(seeds):
         for row in rows:
+            if row.seeds is not None and seed >= row.seeds:
+                continue
             config = dict(shared, **row.config, seed=seed)
             r = common.timed_run(log, f"{row.label} | seed {seed}", RUNNERS[row.runner], row.model, dataset, config)
             results[row.label].append(r)
@@ -67,10 +70,11 @@ def verdict(base, other, k=2.0):
     return f"{diff:+.4f} ({abs(diff) / se:.1f} SE): {word}" if se > 0 else f"{diff:+.4f}: {word}"
 
 
-def quality_table(results, rows, metrics, main_metric, baseline):
+def quality_table(results, rows, metrics, main_metric, baseline, baseline_name=None):
     """Markdown: one line per row with the test metrics (mean ± SE), the paper's numbers, the difference from
-    ``baseline`` on ``main_metric``, the best-validation epoch, seconds to it and seconds per epoch."""
-    header = ["row", "seeds"] + [f"test {m}" for m in metrics] + ["paper", f"{main_metric} vs {baseline}",
+    the row labelled ``baseline`` on ``main_metric``, the best-validation epoch, seconds to it and seconds per
+    epoch."""
+    header = ["row", "seeds"] + [f"test {m}" for m in metrics] + ["paper", f"{main_metric} vs {baseline_name or baseline}",
                                                                   "best epoch", "s to best", "s/epoch"]
     base = _values(results.get(baseline, []), main_metric)
     lines = []

@@ -12,7 +12,7 @@ from typing import Any, Callable, Tuple
 
 from recbole_negs.errors import ConfigError
 
-SAMPLERS = ("none", "uniform", "popularity", "dns", "genni", "srns")
+SAMPLERS = ("none", "uniform", "popularity", "dns", "genni", "srns", "catalog")
 LOSSES = ("bpr", "soft_bpr", "bce", "sampled_softmax", "gbce")
 TRAINERS = ("negs", "ufnrec")
 METHODS = ("none", "pdns", "srns", "genni", "ufnrec")
@@ -79,7 +79,8 @@ INF = float("inf")
 KEYS: Tuple[Key, ...] = (
     # --- what to train with
     Key("sampler", "|".join(SAMPLERS),
-        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives)",
+        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives); `catalog` "
+        "samples nothing and trains the full-softmax CE over every item on the plugin's rows",
         one_of(*SAMPLERS)),
     Key("loss", "|".join(LOSSES), "loss over the positive and its sampled negatives", one_of(*LOSSES)),
     Key("trainer", "|".join(TRAINERS), "`negs`: sampler hooks and state in checkpoints; `ufnrec`: UFNRec's "

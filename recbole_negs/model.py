@@ -6,6 +6,7 @@ RecBole's evaluators, checkpoints and ``load_state_dict`` see a plain RecBole mo
 """
 
 import torch
+import torch.nn.functional as F
 
 from recbole_negs.backbones import build_backbone
 from recbole_negs.samplers.base import Targets
@@ -35,10 +36,21 @@ class NegsModel(torch.nn.Module):
         return scores[:, 0], scores[:, 1:]
 
     def calculate_loss(self, interaction):
+        if self.sampler.whole_catalog:
+            return self.full_softmax_loss(interaction)
         enc, negatives = self.encode_and_sample(interaction)
         pos, neg = self.score_positives_and_negatives(enc, negatives.ids)
         self.sampler.record(pos.detach(), neg.detach())
         return self.loss(pos, neg, negatives.log_q) + self.backbone.regularization(enc, negatives.ids)
+
+    def full_softmax_loss(self, interaction):
+        """Cross-entropy over every item (sampler: catalog): the padding column never competes."""
+        enc = self.backbone.encode(interaction)
+        logits = self.backbone.score_catalog(enc)
+        logits = logits.index_fill(1, torch.zeros(1, dtype=torch.long, device=logits.device), float("-inf"))
+        self.sampler.record_catalog(logits.detach(), enc.positives)
+        none = enc.positives.new_zeros((len(enc.positives), 0))
+        return F.cross_entropy(logits, enc.positives) + self.backbone.regularization(enc, none)
 
     @torch.no_grad()
     def sample_negatives(self, interaction):

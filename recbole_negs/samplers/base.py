@@ -67,6 +67,7 @@ class SamplingContext:
 class NegativeSampler:
     name = ""
     model_aware = False  # True when it scores candidates with the model (needs Targets.scorer)
+    whole_catalog = False  # True: no sampling, the loss is the full softmax (CatalogSampler)
     serves = (ModelType.GENERAL, ModelType.SEQUENTIAL)
 
     def __init__(self, config, context: SamplingContext):

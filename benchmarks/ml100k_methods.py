@@ -1,0 +1,102 @@
+"""Every method on its backbone on ml-100k (ships inside the recbole wheel, so anyone can rerun it): SASRec
+with uniform, DNS, GenNi, UFNRec and sampled softmax; MF (RecBole's BPR model) and LightGCN with uniform, DNS,
+SRNS and PDNS; each table with RecBole's own training of the same model as the reference row.
+
+Protocols: SASRec leave-one-out (time order), full ranking with the user's history masked; MF and LightGCN
+RecBole's default ml-100k split (random 8:1:1), full ranking. Test metrics of the best-validation model.
+
+    python -m benchmarks.ml100k_methods              # the documented full run
+    python -m benchmarks.ml100k_methods --quick      # 1 seed, 1 epoch per row: checks the pipeline
+"""
+
+import argparse
+import os
+import time
+
+from benchmarks import _common as common
+from benchmarks import _experiment as ex
+
+NAME = "ml100k_methods"
+METRICS = ["recall@10", "ndcg@10"]
+SEQUENTIAL = {
+    "hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "MAX_ITEM_LIST_LENGTH": 50,
+    "train_batch_size": 256, "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
+                                           "mode": "full"}, "eval_mask_history": True,
+}
+GENERAL = {"embedding_size": 64, "train_batch_size": 2048}
+UNIFORM = "plugin uniform"
+
+
+def backbones(args):
+    """backbone -> (rows, shared config)."""
+    seq_uniform = {"sampler": "uniform", "loss": "bce", "neg_sample_num": 1, "neg_exclude": "history"}
+    pair_uniform = {"sampler": "uniform", "loss": "bpr", "neg_sample_num": 1, "neg_exclude": "history"}
+    general_rows = lambda model: [  # noqa: E731
+        ex.Row(f"RecBole {model} (own training, reference)", model, runner="own"),
+        ex.Row(UNIFORM, model, pair_uniform),
+        ex.Row("DNS, H=16", model, dict(pair_uniform, sampler="dns", dns_candidates=16)),
+        ex.Row("SRNS (method srns)", model, {"method": "srns"}),
+        ex.Row("PDNS (method pdns, Table 6 values)", model, {"method": "pdns"}),
+    ]
+    return {
+        "SASRec": ([
+            ex.Row("RecBole SASRec, full-softmax CE (reference)", "SASRec", {"sampler": "none", "loss_type": "CE"},
+                   seeds=args.ce_seeds),
+            ex.Row(UNIFORM, "SASRec", seq_uniform),
+            ex.Row("DNS, H=16, BCE", "SASRec", dict(seq_uniform, sampler="dns", dns_candidates=16)),
+            ex.Row("GenNi (method genni: beta 1, alpha 2.5)", "SASRec", {"method": "genni"}),
+            ex.Row("UFNRec (method ufnrec, warm-up 5 epochs, m=2)", "SASRec",
+                   {"method": "ufnrec", "ufn_warmup_epochs": 5, "ufn_reverse_threshold": 2}),
+            ex.Row("uniform, sampled softmax (logQ), K=256", "SASRec",
+                   {"sampler": "uniform", "loss": "sampled_softmax", "neg_sample_num": 256, "neg_exclude": "target"}),
+        ], SEQUENTIAL),
+        "BPR": (general_rows("BPR"), GENERAL),
+        "LightGCN": (general_rows("LightGCN"), GENERAL),
+    }
+
+
+def main():
+    parser = common.add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]), NAME,
+                                    seeds=5, epochs=40)
+    parser.add_argument("--backbones", nargs="+", default=["BPR", "LightGCN", "SASRec"],
+                        choices=["BPR", "LightGCN", "SASRec"])
+    parser.add_argument("--ce-seeds", type=int, default=2,
+                        help="seeds of RecBole's CE SASRec row (its prefix rows cost ~20x a plugin epoch)")
+    parser.add_argument("--patience", type=int, default=10)
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.epochs, args.ce_seeds = 1, 1, 1
+    out = common.resolve_out(args, NAME)
+    common.set_threads(args.threads)
+    workdir = common.use_scratch_dir(args.workdir)
+    out = out or os.path.join(workdir, f"{NAME}-quick.md")
+    md, json_path, stem = ex.output_paths(out, NAME)
+    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
+
+    started = time.time()
+    body = [f"ml-100k; {args.seeds} seeds (RecBole's CE SASRec row: {args.ce_seeds}, see `seeds`); at most "
+            f"{args.epochs} epochs, early stopping after {args.patience} epochs without a better valid NDCG@10; "
+            "test metrics of the best-validation model, mean ± standard error over seeds; `vs uniform` is the "
+            "difference of test NDCG@10 from the plugin's uniform row (a gain or loss only beyond 2 SE); "
+            "`s to best` = training + validation seconds until the best epoch. Method presets as shipped "
+            "(`--method=...`, properties/method/); everything else RecBole's defaults.", ""]
+    all_results = {}
+    for name in args.backbones:
+        rows, config = backbones(args)[name]
+        shared = dict(config, epochs=args.epochs, stopping_step=args.patience, eval_step=1, metrics=["Recall", "NDCG"],
+                      topk=[10], valid_metric="NDCG@10")
+        results = ex.run_rows(log, rows, args.seeds, "ml-100k", shared, meta={"args": vars(args)})
+        all_results[name] = results
+        ex.save_json(json_path, all_results, {"args": vars(args)})
+        png = f"{stem}-{name}.png"
+        ex.plot_valid_curves(png, f"ml-100k, {name}: validation NDCG@10 (mean over seeds)", results, "valid NDCG@10")
+        protocol = ("leave-one-out, full ranking, history masked; SASRec h64, 2 layers, L50, batch 256"
+                    if name == "SASRec" else "RecBole's random 8:1:1 split, full ranking; embedding 64, batch 2048")
+        body += [f"## {name}", "", protocol, "", ex.quality_table(results, rows, METRICS, "ndcg@10", UNIFORM, "uniform"),
+                 "", f"![{name} validation curves]({os.path.basename(png)})", ""]
+    body.append(f"Wall time: {(time.time() - started) / 60:.0f} min.")
+    common.write_result(md, "Every method on ml-100k beside RecBole's own training", "\n".join(body))
+
+
+if __name__ == "__main__":
+    main()
