@@ -65,6 +65,9 @@ class DotScorer:
         self.item_vectors = item_vectors.detach()
         self.item_bias = None if item_bias is None else item_bias.detach()
         self.n_items = self.item_vectors.shape[0]
+        # [D, C] contiguous copies, made once per scorer (per batch), not once per chunk of rows
+        self._table_t = None
+        self._shared = (None, None)
 
     def _rows(self, rows):
         return self.queries if rows is None else self.queries[rows]
@@ -87,14 +90,21 @@ class DotScorer:
 
     def score_shared(self, ids, rows=None):
         """``ids`` [C], one candidate set shared by the targets ``rows`` -> [R, C] scores: one matmul."""
-        scores = self._rows(rows) @ self.item_vectors[ids].t().contiguous()  # a contiguous [D, C] is faster
+        if self._shared[0] is not ids:  # a contiguous [D, C] is faster; samplers pass one set for all chunks
+            self._shared = (ids, self.item_vectors[ids].t().contiguous())
+        scores = self._rows(rows) @ self._shared[1]
         if self.item_bias is not None:
             scores += self.item_bias[ids]
         return scores
 
     def score_catalog(self, rows=None):
         """[R, n_items] scores of every item (column 0 is padding)."""
-        return self.score_shared(torch.arange(self.n_items, device=self.queries.device), rows)
+        if self._table_t is None:
+            self._table_t = self.item_vectors.t().contiguous()
+        scores = self._rows(rows) @ self._table_t
+        if self.item_bias is not None:
+            scores += self.item_bias
+        return scores
 
 
 class Backbone:

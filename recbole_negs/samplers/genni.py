@@ -69,8 +69,9 @@ class GenNiSampler(NegativeSampler):
         size = self.set_size()
         n = len(targets.positives)
         sparse = self.per_position and size < self.catalog and self.catalog > self.dense_catalog
-        step = max(1, self.chunk_floats // (size if sparse else self.context.n_items))
         shared = None if self.per_position or size >= self.catalog else self._shared_set(targets, size)
+        width = len(shared) if shared is not None else (size if sparse else self.context.n_items)
+        step = max(1, self.chunk_floats // width)  # scores held at once stay under chunk_floats
         ids, log_q = [], []
         for start in range(0, n, step):
             rows = slice(start, min(start + step, n))
