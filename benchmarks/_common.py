@@ -53,6 +53,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
 _VALID = re.compile(r"epoch (\d+) evaluating \[time: ([\d.]+)s, valid_score: ([-\d.eE+]+)\]")
 _STATS = re.compile(r"epoch (\d+) sampler \[(.*)\]")
+_EPOCH_END = re.compile(r"epoch (\d+) sampler epoch end \[time: ([\d.]+)s\]")
 _ROWS = re.compile(r"all-position rows \((\w+)\): (\d+) rows, (\d+) training targets per epoch")
 
 
@@ -95,8 +96,10 @@ class RunLog(logging.Handler):
         self.file.write(f"\n===== {title} =====\n")
 
     def train_seconds(self):
-        """Seconds of each training epoch as the trainer logged them (the epoch loop only, no validation)."""
-        return [float(m.group(2)) for m in map(_TRAIN.search, self.messages) if m]
+        """Seconds of each training epoch as the trainer logged them (the epoch loop, plus the sampler's own
+        epoch-end work such as SRNS's pools and snapshots, logged separately; no validation)."""
+        end = {int(m.group(1)): float(m.group(2)) for m in map(_EPOCH_END.search, self.messages) if m}
+        return [float(m.group(2)) + end.get(int(m.group(1)), 0.0) for m in map(_TRAIN.search, self.messages) if m]
 
     def valid_scores(self):
         return [(int(m.group(1)), float(m.group(3))) for m in map(_VALID.search, self.messages) if m]
@@ -114,7 +117,8 @@ class RunLog(logging.Handler):
         """Training plus validation seconds of epochs 0..epoch (the time a user waits for that checkpoint)."""
         train = [(int(m.group(1)), float(m.group(2))) for m in map(_TRAIN.search, self.messages) if m]
         valid = [(int(m.group(1)), float(m.group(2))) for m in map(_VALID.search, self.messages) if m]
-        return sum(sec for e, sec in train + valid if e <= epoch)
+        end = [(int(m.group(1)), float(m.group(2))) for m in map(_EPOCH_END.search, self.messages) if m]
+        return sum(sec for e, sec in train + valid + end if e <= epoch)
 
     def best_valid_epoch(self, bigger=True):
         """The epoch whose checkpoint was kept: the first strict best, as RecBole's early_stopping updates."""

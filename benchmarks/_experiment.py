@@ -34,8 +34,9 @@ def run_rows(log, rows, seeds, dataset, shared, json_path=None, meta=None):
     """Every row for seeds 0..seeds-1; returns {label: [result per seed]}."""
     results = {row.label: [] for row in rows}
     started = time.time()
+    ordered = [r for r in rows if r.seeds is None] + [r for r in rows if r.seeds is not None]  # costly rows last
     for seed in range(seeds):
-        for row in rows:
+        for row in ordered:
             if row.seeds is not None and seed >= row.seeds:
                 continue
             config = dict(shared, **row.config, seed=seed)
@@ -53,6 +54,13 @@ def run_rows(log, rows, seeds, dataset, shared, json_path=None, meta=None):
 def save_json(path, results, meta=None):
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"meta": meta or {}, "results": results}, f, indent=1)
+
+
+def load_json(path):
+    """(results, meta) of a saved experiment, to tabulate whole seeds of an interrupted run again."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return data["results"], data.get("meta", {})
 
 
 def _values(runs, metric, part="test_result"):

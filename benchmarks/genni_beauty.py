@@ -69,6 +69,8 @@ def main():
                         help="train and evaluate on the first N users only (a smaller Beauty; the table says so)")
     parser.add_argument("--ce-seeds", type=int, default=1,
                         help="seeds of RecBole's CE row (its prefix rows cost several plugin epochs each)")
+    parser.add_argument("--from-json", type=os.path.abspath, default=None,
+                        help="tabulate a saved run (its .json) instead of training; whole seeds only")
     parser.add_argument("--rows", nargs="*", default=None, help="only rows whose label contains one of these")
     args = parser.parse_args()
     if args.quick:
@@ -80,13 +82,22 @@ def main():
     md, json_path, stem = ex.output_paths(out, NAME)
     log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
 
-    dataset = _data.dataset_name("beauty", args.max_users)
-    shared = dict(shared_config(args), **_data.dataset_config("beauty", args.data_dir, workdir, args.max_users))
+    if args.from_json:  # the run's own settings, for the table's text
+        results, meta = ex.load_json(args.from_json)
+        vars(args).update({k: v for k, v in meta["args"].items() if k not in ("from_json", "out", "workdir")})
     table_rows = rows(args)
     started = time.time()
-    results = ex.run_rows(log, table_rows, args.seeds, dataset, shared, json_path,
-                          meta={"args": vars(args), "shared": shared})
-    minutes = (time.time() - started) / 60
+    if args.from_json:
+        seeds = min(len(runs) for label, runs in results.items() if "RecBole" not in label)
+        results = {label: runs[:seeds] for label, runs in results.items()}
+        minutes = sum(r["wall_seconds"] for runs in results.values() for r in runs) / 60
+        args.seeds = seeds
+    else:
+        dataset = _data.dataset_name("beauty", args.max_users)
+        shared = dict(shared_config(args), **_data.dataset_config("beauty", args.data_dir, workdir, args.max_users))
+        results = ex.run_rows(log, table_rows, args.seeds, dataset, shared, json_path,
+                              meta={"args": vars(args), "shared": shared})
+        minutes = (time.time() - started) / 60
 
     users = f"the first {args.max_users} users" if args.max_users else "all 22,363 users"
     body = [

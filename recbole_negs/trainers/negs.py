@@ -48,7 +48,9 @@ class NegsTrainer(CheckpointMixin, Trainer):
         """After the epoch's last step, before validation: sampler bookkeeping and its statistics."""
         if self.sampler is None:
             return
-        self.sampler.on_epoch_end(epoch_idx, self)
+        start = time()
+        self.sampler.on_epoch_end(epoch_idx, self)  # SRNS: new pools and score snapshots, part of the epoch's cost
+        self.logger.info(set_color(f"epoch {epoch_idx} sampler epoch end", "green") + f" [time: {time() - start:.2f}s]")
         self.reduce_statistics()
         stats = self.epoch_statistics()
         self.logger.info(set_color(f"epoch {epoch_idx} sampler", "green") + " [" +
