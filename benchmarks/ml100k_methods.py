@@ -15,6 +15,7 @@ import time
 
 from benchmarks import _common as common
 from benchmarks import _experiment as ex
+from benchmarks import _plots
 
 NAME = "ml100k_methods"
 METRICS = ["recall@10", "ndcg@10"]
@@ -62,7 +63,14 @@ def main():
                         help="seeds of RecBole's CE SASRec row (its prefix rows cost ~20x a plugin epoch)")
     parser.add_argument("--ce-epochs", type=int, default=None, help="max epochs of that row (default --epochs)")
     parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--from-json", type=os.path.abspath, default=None,
+                        help="tabulate a saved run (its .json) instead of training")
     args = parser.parse_args()
+    saved = {}
+    if args.from_json:  # the run's own settings, for the tables' text
+        saved, meta = ex.load_json(args.from_json)
+        vars(args).update({k: v for k, v in meta["args"].items() if k not in ("from_json", "out", "workdir")})
+        args.backbones = list(saved)
     if args.quick:
         args.seeds, args.epochs, args.ce_seeds = 1, 1, 1
         SEQUENTIAL.update(hidden_size=16, inner_size=32, n_layers=1, MAX_ITEM_LIST_LENGTH=20)  # a pipeline check
@@ -86,19 +94,28 @@ def main():
         rows, config = backbones(args)[name]
         shared = dict(config, epochs=args.epochs, stopping_step=args.patience, eval_step=1, metrics=["Recall", "NDCG"],
                       topk=[10], valid_metric="NDCG@10")
-        results = ex.run_rows(log, rows, args.seeds, "ml-100k", shared, meta={"args": vars(args)})
+        if args.from_json:
+            results = saved[name]
+        else:
+            results = ex.run_rows(log, rows, args.seeds, "ml-100k", shared, meta={"args": vars(args)})
+            ex.save_json(json_path, dict(all_results, **{name: results}), {"args": vars(args)})
         all_results[name] = results
-        ex.save_json(json_path, all_results, {"args": vars(args)})
-        png = f"{stem}-{name}.png"
+        png, seconds_png = f"{stem}-{name}.png", f"{stem}-{name}-seconds.png"
         ex.plot_valid_curves(png, f"ml-100k, {name}: validation NDCG@10 (mean over seeds)", results, "valid NDCG@10")
+        _plots.bar_plot(seconds_png, f"ml-100k, {name}: seconds per training epoch (mean ± SE over seeds)",
+                        {label: common.mean_se([r["sec_per_epoch"] for r in runs]) for label, runs in results.items()},
+                        "seconds per training epoch")
         protocol = (f"leave-one-out, full ranking, history masked; SASRec h{SEQUENTIAL['hidden_size']}, "
                     f"{SEQUENTIAL['n_layers']} layer(s), L{SEQUENTIAL['MAX_ITEM_LIST_LENGTH']}, batch 256 (method presets' "
                     "model sizes are overridden so that every row trains the same SASRec); "
                     f"RecBole's CE row: at most {args.ce_epochs or args.epochs} epochs"
                     if name == "SASRec" else "RecBole's random 8:1:1 split, full ranking; embedding 64, batch 2048")
         body += [f"## {name}", "", protocol, "", ex.quality_table(results, rows, METRICS, "ndcg@10", UNIFORM, "uniform"),
-                 "", f"![{name} validation curves]({os.path.basename(png)})", ""]
-    body.append(f"Wall time: {(time.time() - started) / 60:.0f} min.")
+                 "", f"![{name} validation curves]({os.path.basename(png)})",
+                 f"![{name} seconds per epoch]({os.path.basename(seconds_png)})", ""]
+    minutes = (sum(r["wall_seconds"] for results in all_results.values() for runs in results.values() for r in runs)
+               / 60 if args.from_json else (time.time() - started) / 60)
+    body.append(f"Wall time: {minutes:.0f} min" + (" (the sum of the saved runs' wall times)." if args.from_json else "."))
     common.write_result(md, "Every method on ml-100k beside RecBole's own training", "\n".join(body))
 
 
