@@ -292,6 +292,17 @@ def resolve_out(args, name):
     return os.path.join(RESULTS_DIR, f"{name}.md")
 
 
+def start(args, name):
+    """The usual start of a benchmark: (result markdown path, scratch directory, RunLog). Sets the torch
+    threads, moves into the scratch directory and routes the runs' logging to ``<workdir>/<name>.log``; a
+    ``--quick`` run without ``--out`` writes ``<workdir>/<name>-quick.md``."""
+    out = resolve_out(args, name)
+    set_threads(args.threads)
+    workdir = use_scratch_dir(args.workdir)
+    log = RunLog.install(os.path.join(workdir, f"{name}.log"))
+    return out or os.path.join(workdir, f"{name}-quick.md"), workdir, log
+
+
 def add_common_args(parser, name, seeds, epochs):
     parser.add_argument("--seeds", type=int, default=seeds, help=f"seeds 0..N-1 (default {seeds})")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"max training epochs (default {epochs})")

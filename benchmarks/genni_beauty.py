@@ -75,12 +75,8 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.epochs, args.ce_seeds, args.max_users = 1, 1, 1, args.max_users or 1000
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
+    out, workdir, log = common.start(args, NAME)
     md, json_path, stem = ex.output_paths(out, NAME)
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
 
     if args.from_json:  # the run's own settings, for the table's text
         results, meta = ex.load_json(args.from_json)

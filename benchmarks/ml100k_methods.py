@@ -74,12 +74,8 @@ def main():
     if args.quick:
         args.seeds, args.epochs, args.ce_seeds = 1, 1, 1
         SEQUENTIAL.update(hidden_size=16, inner_size=32, n_layers=1, MAX_ITEM_LIST_LENGTH=20)  # a pipeline check
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
+    out, workdir, log = common.start(args, NAME)
     md, json_path, stem = ex.output_paths(out, NAME)
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
 
     started = time.time()
     body = [f"ml-100k; {args.seeds} seeds (RecBole's CE SASRec row: {args.ce_seeds}, see `seeds`: its prefix rows "

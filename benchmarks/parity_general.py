@@ -12,7 +12,6 @@ Run from the repository root (RecBole's saved/ and log/ go to --workdir), e.g.
 """
 
 import argparse
-import os
 import time
 
 from benchmarks import _common as common
@@ -43,11 +42,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.epochs = 1, 2
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
+    out, _, log = common.start(args, NAME)
 
     paths = [("RecBole (own)", common.run_recbole_own, {}), ("recbole-negs uniform", common.run_plugin, PLUGIN)]
     results = {}  # (model, path label) -> [result per seed]

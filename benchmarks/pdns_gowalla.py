@@ -293,14 +293,10 @@ def main():
     if args.quick:
         args.seeds, args.epochs, args.eval_step, args.backbones = 1, 1, 1, ["MF"]
         args.mf_users, args.dns_grid = min(args.mf_users, 0.1), [64]
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
+    out, workdir, log = common.start(args, NAME)
     if args.from_json:
-        return tabulate(args, out or os.path.join(workdir, f"{NAME}-tabulated.md"))
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
+        return tabulate(args, out)
     md_path, json_path, stem = experiment.output_paths(out, NAME)
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
     data_config = _data.dataset_config(DATASET, args.data_dir, workdir)
 
     plans = []

@@ -17,7 +17,6 @@ Run from a scratch directory, e.g.
 """
 
 import argparse
-import os
 import time
 
 from benchmarks import _common as common
@@ -95,11 +94,7 @@ def main():
     if args.quick:
         args.seeds, args.epochs = 1, 2
     shared = dict(QUICK_DATA) if args.quick else {}
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
+    out, _, log = common.start(args, NAME)
     modes = MODES[:4] if args.skip_e else MODES
 
     started = time.time()

@@ -261,12 +261,8 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.epochs, args.tail, args.sigmas, args.le_epochs, args.le_seeds = 1, 8, 3, [4], 3, 1
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
+    out, workdir, log = common.start(args, NAME)
     md_path, json_path, stem = _experiment.output_paths(out, NAME)
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
     holder = {"data_config": _data.dataset_config(DATASET, args.data_dir, workdir), "split": None}
     raw = load_raw(args.data_dir)
     tail = min(args.tail, args.epochs)

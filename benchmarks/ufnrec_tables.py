@@ -234,12 +234,8 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.epochs, args.warmup, args.m, args.ce_epochs, args.max_len = 1, 3, 0, 1, 1, 5
-    out = common.resolve_out(args, NAME)
-    common.set_threads(args.threads)
-    workdir = common.use_scratch_dir(args.workdir)
-    out = out or os.path.join(workdir, f"{NAME}-quick.md")
+    out, workdir, log = common.start(args, NAME)
     md_path, json_path, stem = exp.output_paths(out, NAME)
-    log = common.RunLog.install(os.path.join(workdir, f"{NAME}.log"))
 
     SASRec.predict = predict_once_per_sequence  # evaluation only; see its docstring
     shared = protocol(args, workdir)

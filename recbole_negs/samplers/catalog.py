@@ -3,8 +3,6 @@ the catalog. It is RecBole's CE objective on the plugin's rows (all positions of
 than one row per prefix), the reference every sampled configuration is measured against, at the cost of a
 [N, n_items] logit matrix per batch."""
 
-import torch
-
 from recbole_negs.errors import ConfigError
 from recbole_negs.samplers.base import NegativeSampler
 
