@@ -63,6 +63,10 @@ def main():
                         help="seeds of RecBole's CE SASRec row (its prefix rows cost ~20x a plugin epoch)")
     parser.add_argument("--ce-epochs", type=int, default=None, help="max epochs of that row (default --epochs)")
     parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--rows", nargs="*", default=None, help="only rows whose label contains one of these")
+    parser.add_argument("--sasrec-batch", type=int, default=256,
+                        help="SASRec's train_batch_size: sequences per step for the plugin's rows (each brings all "
+                        "its positions), prefixes per step for RecBole's CE row")
     parser.add_argument("--from-json", type=os.path.abspath, default=None,
                         help="tabulate a saved run (its .json) instead of training")
     args = parser.parse_args()
@@ -88,6 +92,9 @@ def main():
     all_results = {}
     for name in args.backbones:
         rows, config = backbones(args)[name]
+        rows = [row for row in rows if not args.rows or any(key in row.label for key in args.rows)]
+        if name == "SASRec":
+            config = dict(config, train_batch_size=args.sasrec_batch)
         shared = dict(config, epochs=args.epochs, stopping_step=args.patience, eval_step=1, metrics=["Recall", "NDCG"],
                       topk=[10], valid_metric="NDCG@10")
         if args.from_json:
@@ -102,7 +109,7 @@ def main():
                         {label: common.mean_se([r["sec_per_epoch"] for r in runs]) for label, runs in results.items()},
                         "seconds per training epoch")
         protocol = (f"leave-one-out, full ranking, history masked; SASRec h{SEQUENTIAL['hidden_size']}, "
-                    f"{SEQUENTIAL['n_layers']} layer(s), L{SEQUENTIAL['MAX_ITEM_LIST_LENGTH']}, batch 256 (method presets' "
+                    f"{SEQUENTIAL['n_layers']} layer(s), L{SEQUENTIAL['MAX_ITEM_LIST_LENGTH']}, batch {args.sasrec_batch} (method presets' "
                     "model sizes are overridden so that every row trains the same SASRec); "
                     f"RecBole's CE row: at most {args.ce_epochs or args.epochs} epochs"
                     if name == "SASRec" else "RecBole's random 8:1:1 split, full ranking; embedding 64, batch 2048")
