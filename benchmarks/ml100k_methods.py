@@ -10,6 +10,7 @@ RecBole's default ml-100k split (random 8:1:1), full ranking. Test metrics of th
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -89,6 +90,9 @@ def main():
             "difference of test NDCG@10 from the plugin's uniform row (a gain or loss only beyond 2 SE); "
             "`s to best` = training + validation seconds until the best epoch. Method presets as shipped "
             "(`--method=...`, properties/method/); everything else RecBole's defaults.", ""]
+    if args.from_json:
+        body.insert(0, f"Tabulated (`--from-json`) from `{os.path.relpath(args.from_json, common.REPO_ROOT)}`, saved by "
+                    f"the run with arguments {json.dumps(meta['args'])}; the numbers and wall time are that run's.\n")
     all_results = {}
     for name in args.backbones:
         rows, config = backbones(args)[name]
