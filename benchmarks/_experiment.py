@@ -82,8 +82,8 @@ def quality_table(results, rows, metrics, main_metric, baseline, baseline_name=N
     """Markdown: one line per row with the test metrics (mean ± SE), the paper's numbers, the difference from
     the row labelled ``baseline`` on ``main_metric``, the best-validation epoch, seconds to it and seconds per
     epoch."""
-    header = ["row", "seeds"] + [f"test {m}" for m in metrics] + ["paper", f"{main_metric} vs {baseline_name or baseline}",
-                                                                  "best epoch", "s to best", "s/epoch"]
+    header = (["row", "seeds"] + [f"test {m}" for m in metrics] +
+              ["paper", f"{main_metric} vs {baseline_name or baseline}", "best epoch", "s to best", "s/epoch"])
     base = _values(results.get(baseline, []), main_metric)
     lines = []
     for row in rows:
@@ -94,7 +94,8 @@ def quality_table(results, rows, metrics, main_metric, baseline, baseline_name=N
         against = "—" if row.label == baseline or not base else verdict(base, _values(runs, main_metric))
         seconds = [r["seconds_to_best"] for r in runs if r.get("seconds_to_best") is not None]
         lines.append([row.label, len(runs)] + [common.fmt_mean_se(_values(runs, m)) for m in metrics] +
-                     [paper, against, common.fmt_mean_se([r["best_epoch"] for r in runs if r["best_epoch"] is not None], 1),
+                     [paper, against,
+                      common.fmt_mean_se([r["best_epoch"] for r in runs if r["best_epoch"] is not None], 1),
                       common.fmt_mean_se(seconds, 0) if seconds else "—",
                       f"{sum(r['sec_per_epoch'] for r in runs) / len(runs):.1f}"])
     return common.markdown_table(header, lines)

@@ -1,5 +1,6 @@
 """Every method on its backbone on ml-100k (ships inside the recbole wheel, so anyone can rerun it): SASRec
-with uniform, GenNi and UFNRec beside RecBole's CE and the plugin's full-softmax CE (sampler catalog); MF (RecBole's BPR model) and LightGCN with uniform, DNS,
+with uniform, GenNi and UFNRec beside RecBole's CE and the plugin's full-softmax CE (sampler catalog); MF
+(RecBole's BPR model) and LightGCN with uniform, DNS,
 SRNS and PDNS; each table with RecBole's own training of the same model as the reference row.
 
 Protocols: SASRec leave-one-out (time order), full ranking with the user's history masked; MF and LightGCN
@@ -99,6 +100,8 @@ def main():
         rows = [row for row in rows if not args.rows or any(key in row.label for key in args.rows)]
         if name == "SASRec":
             config = dict(config, train_batch_size=args.sasrec_batch)
+        if args.quick:  # a pipeline check: users with at most 40 interactions
+            config = dict(config, user_inter_num_interval="[0,40]")
         shared = dict(config, epochs=args.epochs, stopping_step=args.patience, eval_step=1, metrics=["Recall", "NDCG"],
                       topk=[10], valid_metric="NDCG@10")
         if args.from_json:
@@ -113,7 +116,8 @@ def main():
                         {label: common.mean_se([r["sec_per_epoch"] for r in runs]) for label, runs in results.items()},
                         "seconds per training epoch")
         protocol = (f"leave-one-out, full ranking, history masked; SASRec h{SEQUENTIAL['hidden_size']}, "
-                    f"{SEQUENTIAL['n_layers']} layer(s), L{SEQUENTIAL['MAX_ITEM_LIST_LENGTH']}, batch {args.sasrec_batch} (method presets' "
+                    f"{SEQUENTIAL['n_layers']} layer(s), L{SEQUENTIAL['MAX_ITEM_LIST_LENGTH']}, "
+                    f"batch {args.sasrec_batch} (method presets' "
                     "model sizes are overridden so that every row trains the same SASRec); "
                     f"RecBole's CE row: at most {args.ce_epochs or args.epochs} epochs"
                     if name == "SASRec" else "RecBole's random 8:1:1 split, full ranking; embedding 64, batch 2048")

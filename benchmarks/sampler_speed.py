@@ -53,11 +53,16 @@ PLUGIN = {
 RECBOLE = [("RecBole uniform (1 negative)", RECBOLE_UNIFORM), (f"RecBole dynamic DNS H{H}", RECBOLE_DNS)]
 
 
-def prepare(model, overrides, dataset):
+# --quick only: users with at most 40 interactions (a pipeline check, not a timing)
+QUICK_DATA = {"user_inter_num_interval": "[0,40]"}
+
+
+def prepare(model, overrides, dataset, quick=False):
     """A ready (trainer, train_data) on the plugin's path (sampler none: RecBole's own training)."""
     base = SEQUENTIAL if model == "SASRec" else GENERAL
     if model == "SASRec" and overrides.get("sampler") == "none":
         base = SMALL_SEQUENTIAL  # RecBole's prefix rows: 97k per epoch on ml-100k, each encoded 1 + H times
+    base = dict(base, **(QUICK_DATA if quick else {}))
     config = NegsConfig(model=model, dataset=dataset, config_dict={
         **base, **overrides, "show_progress": False, "state": "INFO", "epochs": 1000, "seed": 0})
     _, net, train_data, _, _, trainer = prepare_run(config)
@@ -92,8 +97,8 @@ def main():
     sections = []
     for model in args.models.split(","):
         rows = [(label, cfg, "plugin") for label, cfg in PLUGIN[model]] + [(l, c, "recbole") for l, c in RECBOLE]
-        runs = [(label, family, prepare(model, cfg, args.dataset)) for label, cfg, family in rows]
-        for run in runs:  # one warm-up epoch each, not timed
+        runs = [(label, family, prepare(model, cfg, args.dataset, args.quick)) for label, cfg, family in rows]
+        for run in runs if not args.quick else ():  # one warm-up epoch each, not timed
             time_epoch(run[2])
             run[2]["seconds"].clear()
         for _ in range(repetitions):

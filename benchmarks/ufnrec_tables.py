@@ -132,34 +132,31 @@ def mean(values):
     return sum(values) / len(values) if values else float("nan")
 
 
-def gain_table(results, rows):
-    """Relative difference of each row's mean from the baseline's mean, in percent, per metric."""
+def _against_baseline(results, rows, cell):
+    """[row label, cell(base runs, row runs, metric) per metric] for every row that ran, baseline excepted."""
     base = results.get(BASELINE, [])
     lines = []
     for row in rows:
         runs = results.get(row.label, [])
-        if not runs or row.label == BASELINE or not base:
-            continue
-        cells = []
-        for m in METRICS:
-            b = mean([r["test_result"][m] for r in base])
-            o = mean([r["test_result"][m] for r in runs])
-            cells.append(f"{100 * (o / b - 1):+.1f}%")
-        paper = ", ".join(f"{k} {v:+.1f}%" for k, v in row.paper.items()) or "—"
-        lines.append([row.label] + cells + [paper])
+        if runs and base and row.label != BASELINE:
+            lines.append((row, [row.label] + [cell(base, runs, m) for m in METRICS]))
+    return lines
+
+
+def gain_table(results, rows):
+    """Relative difference of each row's mean from the baseline's mean, in percent, per metric."""
+    def gain(base, runs, m):
+        return f"{100 * (mean([r['test_result'][m] for r in runs]) / mean([r['test_result'][m] for r in base]) - 1):+.1f}%"
+    lines = [cells + [", ".join(f"{k} {v:+.1f}%" for k, v in row.paper.items()) or "—"]
+             for row, cells in _against_baseline(results, rows, gain)]
     return common.markdown_table(["row vs " + BASELINE] + [f"{m}" for m in METRICS] + ["paper's gain"], lines)
 
 
 def verdict_table(results, rows):
     """Every metric of every row against the baseline: difference and whether it exceeds 2 SE."""
-    base = results.get(BASELINE, [])
-    lines = []
-    for row in rows:
-        runs = results.get(row.label, [])
-        if not runs or row.label == BASELINE or not base:
-            continue
-        lines.append([row.label] + [exp.verdict([r["test_result"][m] for r in base],
-                                                [r["test_result"][m] for r in runs]) for m in METRICS])
+    def against(base, runs, m):
+        return exp.verdict([r["test_result"][m] for r in base], [r["test_result"][m] for r in runs])
+    lines = [cells for _, cells in _against_baseline(results, rows, against)]
     return common.markdown_table(["row - " + BASELINE] + METRICS, lines)
 
 
