@@ -12,6 +12,7 @@ GenNi excludes only the target (Eq. 5).
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -87,9 +88,11 @@ def main():
     out, workdir, log = common.start(args, NAME)
     md, json_path, stem = ex.output_paths(out, NAME)
 
+    args.rows_run = args.rows  # the rows this run trained (with --reuse-json the others come from that file)
     if args.from_json:  # the run's own settings, for the table's text
         results, meta = ex.load_json(args.from_json)
         vars(args).update({k: v for k, v in meta["args"].items() if k not in ("from_json", "out", "workdir")})
+        args.rows_run = meta["args"].get("rows")
     table_rows = rows(args)
     started = time.time()
     if args.from_json:
@@ -107,11 +110,20 @@ def main():
             earlier = ex.load_json(args.reuse_json)[0]
             results.update({label: runs for label, runs in earlier.items() if label not in results})
             ex.save_json(json_path, results, {"args": vars(args), "shared": shared, "reused": args.reuse_json})
-        args.rows = None
-        table_rows = rows(args)
+    args.rows = None  # the table shows every row that has runs (reused ones included)
+    table_rows = rows(args)
 
     users = f"the first {args.max_users} users" if args.max_users else "all 22,363 users"
-    body = [
+    source = []
+    if args.from_json:
+        source.append(f"Tabulated (`--from-json`) from `{os.path.relpath(args.from_json, common.REPO_ROOT)}`, saved by "
+                      f"the run with arguments {json.dumps(meta['args'])}; the numbers are that run's, the wall time the sum of "
+                      "its runs' (reused rows included).\n")
+    if args.reuse_json:
+        reused = [row.label for row in table_rows if args.rows_run and not any(k in row.label for k in args.rows_run)]
+        source.append(f"Rows taken from the earlier run `{os.path.relpath(args.reuse_json, common.REPO_ROOT)}` "
+                      f"(same data, model and protocol; see its settings there): {', '.join(reused)}.\n")
+    body = source + [
         f"Beauty (S3-Rec's 5-core copy, {users}), leave-one-out, full ranking with the user's history masked; "
         f"{args.seeds} seed(s); at most {args.epochs} epochs, early stopping after {args.patience} epochs "
         "without a better valid NDCG@10; test metrics of the best-validation model, mean ± standard error.",
