@@ -300,7 +300,9 @@ def start(args, name):
     set_threads(args.threads)
     workdir = use_scratch_dir(args.workdir)
     log = RunLog.install(os.path.join(workdir, f"{name}.log"))
-    return out or os.path.join(workdir, f"{name}-quick.md"), workdir, log
+    out = out or os.path.join(workdir, f"{name}-quick.md")
+    os.makedirs(os.path.dirname(out), exist_ok=True)  # the JSON beside it is written before the markdown
+    return out, workdir, log
 
 
 def add_common_args(parser, name, seeds, epochs):
