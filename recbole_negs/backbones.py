@@ -131,12 +131,9 @@ class Backbone:
         n_items = C * D): C = 256 of 1,682 items 0.7 s vs 5.2 s gathered; C = 100 of 12,102 items 4.4 s vs 2.3 s;
         C = 16 of 1,682 items 0.6 s vs 0.35 s."""
         if ids.shape[1] * enc.item_vectors.shape[1] >= enc.item_vectors.shape[0]:
-            scores = (enc.queries @ enc.item_vectors.T).gather(1, ids)
-        else:
-            scores = (enc.queries[:, None, :] * enc.item_vectors[ids]).sum(dim=-1)
-        if enc.item_bias is not None:
-            scores = scores + enc.item_bias[ids]
-        return scores
+            return self.score_catalog(enc).gather(1, ids)
+        scores = (enc.queries[:, None, :] * enc.item_vectors[ids]).sum(dim=-1)
+        return scores if enc.item_bias is None else scores + enc.item_bias[ids]
 
     def score_catalog(self, enc: Encoded):
         """Scores with gradients of every item: [N, n_items] (column 0 is padding)."""
