@@ -14,7 +14,7 @@ import time
 from benchmarks._common import RunLog, add_common_args, markdown_table, resolve_out, set_threads, use_scratch_dir, write_result
 
 import recbole_negs  # noqa: F401
-from recbole_negs.config import NegsConfig
+from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.quick_start import prepare_run
 
 H = 16

@@ -36,10 +36,10 @@ from recbole.utils import ModelType
 from recbole_negs.backbones import DotScorer
 from recbole_negs.history import UserHistory
 from recbole_negs.losses import sampled_softmax
-from recbole_negs.properties_files import all_defaults, property_file, read_yaml
+from recbole_negs.config.properties import all_defaults, property_file, read_yaml
 from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext, Targets
 from recbole_negs.samplers import srns as srns_module
-from recbole_negs.ufn_mining import FalseNegativeMiner
+from recbole_negs.trainers.ufnrec.mining import FalseNegativeMiner
 
 DIM = 64
 PER_USER = 50  # interactions per user (about: repeats of a random draw are merged); one full 50-long sequence

@@ -71,7 +71,7 @@ def count_targets(config_dict):
     """Training rows and targets per epoch of every mode, computed from the data alone (a cross-check of what
     the runs log): RecBole's prefix rows, and the plugin's build_rows for both long-sequence policies."""
     from recbole.data import create_dataset, data_preparation
-    from recbole_negs.config import NegsConfig
+    from recbole_negs.config.configurator import NegsConfig
     from recbole_negs.sequence_rows import build_rows
 
     counts = {}

@@ -37,7 +37,7 @@ import torch
 from benchmarks import _common as common
 from benchmarks import _data, _experiment, _plots
 from recbole.utils import init_logger
-from recbole_negs.config import NegsConfig
+from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.errors import ConfigError
 from recbole_negs.history import UserHistory
 from recbole_negs.quick_start import prepare_run

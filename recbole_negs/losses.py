@@ -49,6 +49,16 @@ def sampled_softmax(pos, neg, log_q=None):
     return -torch.log_softmax(logits, dim=1)[:, 0].mean()
 
 
+def entry_bce(pos, neg, labels, weights):
+    """BCE with logits averaged over every entry that stays in the loss: the positive (label 1) and its K
+    negatives (label 0, or 1 where reversed), as the authors' code averages over non-padding entries."""
+    logits = torch.cat([pos[:, None], neg], dim=1)
+    targets = torch.cat([torch.ones_like(pos)[:, None], labels], dim=1)
+    weight = torch.cat([torch.ones_like(pos)[:, None], weights], dim=1)
+    terms = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return (terms * weight).sum() / weight.sum()
+
+
 class Loss:
     """The configured loss as one callable ``loss(pos, neg, log_q=None)``."""
 

@@ -12,9 +12,9 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_logger, init_seed, set_color
 
 from recbole_negs import compat, distributed
-from recbole_negs.checkpoint import load_checkpoint
-from recbole_negs.components import trainer_class
-from recbole_negs.config import NegsConfig
+from recbole_negs.trainers.checkpoint import load_checkpoint
+from recbole_negs.registry import trainer_class
+from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.errors import DataError
 from recbole_negs.eval_negatives import use_training_items_negatives
 from recbole_negs.losses import Loss

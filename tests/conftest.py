@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 import recbole_negs  # noqa: F401  (applies the compat layer before RecBole is used)
-from recbole_negs.config import NegsConfig
+from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.history import UserHistory
 from recbole_negs.samplers import SamplingContext
 from recbole_negs.quick_start import prepare_run

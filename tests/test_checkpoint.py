@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from recbole_negs.checkpoint import load_checkpoint, save_atomically, unique_checkpoint_path
+from recbole_negs.trainers.checkpoint import load_checkpoint, save_atomically, unique_checkpoint_path
 from recbole_negs.quick_start import load_data_and_model
 
 from conftest import build

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from recbole_negs.errors import ConfigError
-from recbole_negs.keys import KEYS
+from recbole_negs.config.keys import KEYS
 
 from conftest import small_config
 
@@ -124,7 +124,7 @@ def test_config_files_dict_and_command_line_priority(tmp_path, monkeypatch):
     first.write_text("sampler: popularity\npopularity_alpha: 0.5\nneg_sample_num: 2\n")
     second = tmp_path / "b.yaml"
     second.write_text("popularity_alpha: 0.25\n")
-    from recbole_negs.config import NegsConfig
+    from recbole_negs.config.configurator import NegsConfig
 
     config = NegsConfig("BPR", "ml-100k", config_file_list=[str(first), str(second)])
     assert (config["sampler"], config["popularity_alpha"], config["neg_sample_num"]) == ("popularity", 0.25, 2)
@@ -137,7 +137,7 @@ def test_config_files_dict_and_command_line_priority(tmp_path, monkeypatch):
 
 
 def test_scientific_notation_in_plugin_files_reads_as_float():
-    from recbole_negs.properties_files import _FloatAwareLoader
+    from recbole_negs.config.properties import _FloatAwareLoader
     import yaml
 
     assert yaml.load("x: 1e-4", Loader=_FloatAwareLoader) == {"x": 1e-4}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from recbole_negs import run_recbole_negs
-from recbole_negs.config import NegsConfig
+from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.quick_start import prepare_run
 
 from conftest import SMALL

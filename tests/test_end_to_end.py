@@ -54,7 +54,7 @@ def test_training_improves_bpr(in_tmp):
 def test_installed_package_carries_its_yaml_defaults(tmp_path):
     """Run from outside the repository, the package finds every property file (inside the wheel when
     installed with pip install .)."""
-    code = ("from recbole_negs.properties_files import properties_dir, all_defaults; import os; "
+    code = ("from recbole_negs.config.properties import properties_dir, all_defaults; import os; "
             "d = properties_dir(); print(d); print(sorted(os.listdir(os.path.join(d, 'sampler')))); "
             "print(len(all_defaults()))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)

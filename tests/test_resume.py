@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from recbole_negs import run_recbole_negs
-from recbole_negs.checkpoint import load_checkpoint
+from recbole_negs.trainers.checkpoint import load_checkpoint
 
 from conftest import SMALL
 

@@ -13,15 +13,15 @@ from recbole.utils import get_model, init_seed
 
 import recbole_negs
 from recbole_negs.backbones import build_backbone
-from recbole_negs.checkpoint import load_checkpoint
+from recbole_negs.trainers.checkpoint import load_checkpoint
 from recbole_negs.errors import ConfigError
-from recbole_negs.mean_teacher import MeanTeacher
+from recbole_negs.trainers.ufnrec.teacher import MeanTeacher
 from recbole_negs.quick_start import build_training, load_data_and_model
 from recbole_negs.samplers.base import Negatives
 from recbole_negs.sequence_rows import training_sequences
-from recbole_negs.sparse_sums import SparseSums
-from recbole_negs.trainers.ufnrec import entry_bce
-from recbole_negs.ufn_mining import FalseNegativeMiner
+from recbole_negs.trainers.ufnrec.sparse_sums import SparseSums
+from recbole_negs.losses import entry_bce
+from recbole_negs.trainers.ufnrec.mining import FalseNegativeMiner
 
 from conftest import SMALL, build, small_config
 

@@ -1,7 +1,7 @@
 """Trainers: NegsTrainer (sampler hooks and state); UFNRecTrainer builds on it."""
 
 from recbole_negs.trainers.negs import NegsTrainer
-from recbole_negs.trainers.ufnrec import UFNRecTrainer
+from recbole_negs.trainers.ufnrec.trainer import UFNRecTrainer
 
 TRAINER_CLASSES = {"negs": NegsTrainer, "ufnrec": UFNRecTrainer}
 

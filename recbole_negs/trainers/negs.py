@@ -12,7 +12,7 @@ from recbole.trainer import Trainer
 from recbole.utils import ModelType, dict2str, early_stopping, set_color
 
 from recbole_negs import distributed
-from recbole_negs.checkpoint import CheckpointMixin
+from recbole_negs.trainers.checkpoint import CheckpointMixin
 from recbole_negs.errors import TrainingError
 
 

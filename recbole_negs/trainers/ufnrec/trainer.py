@@ -14,12 +14,13 @@ from recbole.utils import ModelType, set_color
 
 from recbole_negs import distributed
 from recbole_negs.backbones import build_backbone
-from recbole_negs.checkpoint import load_checkpoint
+from recbole_negs.trainers.checkpoint import load_checkpoint
 from recbole_negs.errors import ConfigError
-from recbole_negs.mean_teacher import MeanTeacher
+from recbole_negs.losses import entry_bce
+from recbole_negs.trainers.ufnrec.teacher import MeanTeacher
 from recbole_negs.samplers.base import Targets
 from recbole_negs.trainers.negs import NegsTrainer
-from recbole_negs.ufn_mining import FalseNegativeMiner
+from recbole_negs.trainers.ufnrec.mining import FalseNegativeMiner
 
 FLATTEN_RATIO = 200  # the code's rule: last drop < (drop from epoch 1 to 6) / 200
 FLATTEN_MIN_EPOCHS = 8
@@ -205,16 +206,6 @@ class UFNRecTrainer(NegsTrainer):
             self.teacher = MeanTeacher(self.model.model, self.config["ufn_ema_decay"])
             self.teacher.load_state_dict(extras["teacher"])
             self.teacher_backbone = build_backbone(self.teacher.model, self.config)
-
-
-def entry_bce(pos, neg, labels, weights):
-    """BCE with logits averaged over every entry that stays in the loss: the positive (label 1) and its K
-    negatives (label 0, or 1 where reversed), as the authors' code averages over non-padding entries."""
-    logits = torch.cat([pos[:, None], neg], dim=1)
-    targets = torch.cat([torch.ones_like(pos)[:, None], labels], dim=1)
-    weight = torch.cat([torch.ones_like(pos)[:, None], weights], dim=1)
-    terms = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    return (terms * weight).sum() / weight.sum()
 
 
 class _evaluating:

@@ -1,7 +1,7 @@
 """Every config key the plugin adds: what it means and which values it accepts.
 
 Defaults live in the YAML files under ``properties/`` (RecBole's convention); this table is what validation
-checks against and what the README's key table is generated from (``python -m recbole_negs.keys``), so the
+checks against and what the README's key table is generated from (``python -m recbole_negs.config.keys``), so the
 documentation cannot drift from the code.
 """
 
@@ -219,6 +219,6 @@ def markdown_table(defaults):
 
 
 if __name__ == "__main__":
-    from recbole_negs.properties_files import all_defaults
+    from recbole_negs.config.properties import all_defaults
 
     print(markdown_table(all_defaults()))

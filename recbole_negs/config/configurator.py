@@ -12,10 +12,10 @@ from recbole.config import Config
 from recbole.utils import ModelType
 
 from recbole_negs import compat, distributed
-from recbole_negs.components import check_components
+from recbole_negs.registry import check_components
 from recbole_negs.errors import ConfigError
-from recbole_negs.keys import KEYS, LOSSES, METHODS, SAMPLERS, TRAINERS, check_unknown_keys, check_value
-from recbole_negs.properties_files import property_file, read_yaml
+from recbole_negs.config.keys import KEYS, LOSSES, METHODS, SAMPLERS, TRAINERS, check_unknown_keys, check_value
+from recbole_negs.config.properties import property_file, read_yaml
 
 NAME_KEYS = {"sampler": SAMPLERS, "loss": LOSSES, "trainer": TRAINERS, "method": METHODS}
 

@@ -25,7 +25,8 @@ def properties_dir():
 
         return list(installed.__path__)[0]  # a folder of YAML files, no __init__.py
     except ImportError:
-        return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "properties")
+        here = os.path.dirname(os.path.abspath(__file__))  # recbole_negs/config
+        return os.path.join(os.path.dirname(os.path.dirname(here)), "properties")
 
 
 def property_file(*parts):

@@ -4,7 +4,7 @@ from recbole.trainer import Trainer
 from recbole.utils import get_trainer
 
 from recbole_negs.backbones import adapter_class
-from recbole_negs.checkpoint import CheckpointMixin
+from recbole_negs.trainers.checkpoint import CheckpointMixin
 from recbole_negs.errors import ConfigError
 from recbole_negs.samplers import SAMPLER_CLASSES
 from recbole_negs.trainers import TRAINER_CLASSES

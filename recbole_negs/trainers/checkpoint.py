@@ -14,8 +14,9 @@ import torch
 
 from recbole.utils import get_local_time
 
-from recbole_negs import distributed, rng_state
-from recbole_negs.eval_users import capped_loader
+from recbole_negs import distributed
+from recbole_negs.trainers import rng_state
+from recbole_negs.trainers.eval_users import capped_loader
 
 
 def unique_checkpoint_path(config):

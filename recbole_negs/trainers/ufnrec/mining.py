@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from recbole_negs import distributed
-from recbole_negs.sparse_sums import SparseSums
+from recbole_negs.trainers.ufnrec.sparse_sums import SparseSums
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Configuration: RecBole's Config with the plugin's property files, the key table and its checks."""
