@@ -3,7 +3,7 @@
 from recbole.trainer import Trainer
 from recbole.utils import get_trainer
 
-from recbole_negs.backbones import adapter_class
+from recbole_negs.backbones import Backbone, adapter_class
 from recbole_negs.trainers.checkpoint import CheckpointMixin
 from recbole_negs.errors import ConfigError
 from recbole_negs.samplers import SAMPLER_CLASSES
@@ -29,8 +29,14 @@ def check_components(config):
         raise ConfigError(
             f"model '{config['model']}' trains with RecBole's {recbole_trainer.__name__}, which the plugin's "
             "samplers do not drive; use sampler: none for it")
-    adapter_class(config)
-    SAMPLER_CLASSES[sampler].check_config(config)
+    adapter = adapter_class(config)
+    sampler_class = SAMPLER_CLASSES[sampler]
+    sampler_class.check_config(config)
+    if sampler_class.needs_user_scores and adapter.user_scorer is Backbone.user_scorer:
+        raise ConfigError(
+            f"config key 'sampler' = '{sampler}' needs a model with user and item tables scored by a dot product "
+            f"(BPR, LightGCN, NGCF), to score every user's items at each epoch end; model "
+            f"'{config['model']}' is served through its {adapter.family}")
     TRAINER_CLASSES[config["trainer"]].check_config(config)
 
 

@@ -9,7 +9,7 @@ import torch
 from recbole.utils import ModelType
 from scipy.stats import chisquare
 
-from recbole_negs.backbones import DotScorer
+from recbole_negs.scoring import CandidateScorer
 from recbole_negs.samplers import GenNiSampler, Targets
 from recbole_negs.samplers.genni import scheduled_beta
 
@@ -43,7 +43,7 @@ def scorer(n, n_items=N_ITEMS, sign=None):
     """Query 1 (or ``sign[row]``) for every row, item i's vector i / (n_items - 1): a row scores item i as
     sign * i / (n_items - 1)."""
     queries = torch.ones(n, 1) if sign is None else sign.float()[:, None]
-    return DotScorer(queries, item_scores(n_items)[:, None])
+    return CandidateScorer(queries, item_scores(n_items)[:, None])
 
 
 def targets(user, positive, n, n_items=N_ITEMS):

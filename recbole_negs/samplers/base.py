@@ -24,7 +24,7 @@ class Targets:
 
     users: torch.Tensor  # [N]
     positives: torch.Tensor  # [N]
-    scorer: Any = None  # DotScorer / PredictScorer: detached scores of candidate items for these N targets
+    scorer: Any = None  # CandidateScorer / PredictScorer: detached scores of candidate items for these N targets
     positions: Optional[torch.Tensor] = None  # [N] index of the target in the user's training sequence
 
 
@@ -67,6 +67,7 @@ class SamplingContext:
 class NegativeSampler:
     name = ""
     model_aware = False  # True when it scores candidates with the model (needs Targets.scorer)
+    needs_user_scores = False  # True when its hooks need every user's scores (a model with a query per user)
     whole_catalog = False  # True: no sampling, the loss is the full softmax (CatalogSampler)
     serves = (ModelType.GENERAL, ModelType.SEQUENTIAL)
 
@@ -167,8 +168,9 @@ class NegativeSampler:
         free = self.free_items_per_user()[targets.users].float()
         return (-torch.log(free))[:, None].expand(-1, num)
 
-    # --- hooks the trainer calls
-    def on_train_start(self, trainer):
+    # --- hooks the trainer calls; ``user_scores()`` returns a CandidateScorer of every user under the current
+    # weights (general models only, for samplers with needs_user_scores)
+    def on_train_start(self, user_scores):
         pass
 
     def on_epoch_start(self, epoch):
@@ -177,7 +179,7 @@ class NegativeSampler:
     def on_batch_end(self, loss_value):
         pass
 
-    def on_epoch_end(self, epoch, trainer):
+    def on_epoch_end(self, epoch, user_scores):
         pass
 
     # --- statistics (per epoch)

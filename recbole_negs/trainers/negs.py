@@ -37,7 +37,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
     # --- hooks for subclasses (UFNRecTrainer)
     def on_train_start(self, train_data):
         if self.sampler is not None:
-            self.sampler.on_train_start(self)
+            self.sampler.on_train_start(self.user_scores)
         self.restore_rng(train_data)  # last: the sampler's start-up draws must not shift a resumed run
 
     def after_optimizer_step(self, loss_value):
@@ -49,7 +49,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
         if self.sampler is None:
             return
         start = time()
-        self.sampler.on_epoch_end(epoch_idx, self)  # SRNS: new pools and score snapshots, part of the epoch's cost
+        self.sampler.on_epoch_end(epoch_idx, self.user_scores)  # SRNS: new pools and score snapshots, part of the epoch's cost
         self.logger.info(set_color(f"epoch {epoch_idx} sampler epoch end", "green") + f" [time: {time() - start:.2f}s]")
         self.reduce_statistics()
         stats = self.epoch_statistics()
@@ -58,6 +58,18 @@ class NegsTrainer(CheckpointMixin, Trainer):
         for key, value in stats.items():
             self.tensorboard.add_scalar(f"Sampler/{key}", value, epoch_idx)
         self.last_statistics = stats
+
+    @torch.no_grad()
+    def user_scores(self):
+        """Detached scores of every user's items under the current weights, in eval mode (no dropout): what
+        SRNS snapshots at each epoch end. The sampler gets this method, never the trainer or the model."""
+        model = self.model
+        training = model.training
+        model.eval()
+        try:
+            return model.backbone.user_scorer()
+        finally:
+            model.train(training)
 
     def epoch_statistics(self):
         return self.sampler.statistics()
