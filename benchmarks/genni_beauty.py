@@ -48,7 +48,7 @@ def rows(args):
     out = [
         ex.Row("RecBole SASRec, full-softmax CE (reference)", "SASRec", {"sampler": "none", "loss_type": "CE"},
                seeds=args.ce_seeds),
-        ex.Row("plugin full-softmax CE, all positions (sampler catalog)", "SASRec", {"sampler": "catalog", **batch}),
+        ex.Row("plugin full-softmax CE, all positions (loss full_softmax)", "SASRec", {"loss": "full_softmax", **batch}),
         ex.Row(UNIFORM, "SASRec", uniform, paper=PAPER_UNIFORM),
         ex.Row("GenNi beta=1.0 alpha=2.5 k=1 (Table 1)", "SASRec", genni, paper=PAPER_GENNI),
         ex.Row("GenNi beta=0.1 (per position)", "SASRec", dict(genni, genni_beta=0.1)),

@@ -37,7 +37,8 @@ from recbole_negs.scoring import CandidateScorer
 from recbole_negs.history import UserHistory
 from recbole_negs.losses import sampled_softmax
 from recbole_negs.config.properties import all_defaults, property_file, read_yaml
-from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext, Targets
+from recbole_negs import registry
+from recbole_negs.samplers import SamplingContext, Targets
 from recbole_negs.samplers import srns as srns_module
 from recbole_negs.trainers.ufnrec.mining import FalseNegativeMiner
 
@@ -284,7 +285,7 @@ def run_size(n, args, log):
     for label, name, overrides in SEQUENTIAL:
         config = sampler_config(name, ModelType.SEQUENTIAL, overrides)
         try:
-            sampler = SAMPLER_CLASSES[name](config, context)
+            sampler = registry.load("sampler", name)(config, context)
             timed_sampler(label, sampler, seq, n_seq, SEQ_LEN, "sequential")
         except (RuntimeError, MemoryError) as err:
             out["sequential"][label] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
@@ -301,7 +302,7 @@ def run_size(n, args, log):
             if name == "srns":
                 out["general"][label] = run_srns(context, item_table, user_table, gen, config, args, log)
             else:
-                sampler = SAMPLER_CLASSES[name](config, context)
+                sampler = registry.load("sampler", name)(config, context)
                 timed_sampler(label, sampler, gen, n_gen, 1, "general")
         except (RuntimeError, MemoryError) as err:
             out["general"][label] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
@@ -310,7 +311,7 @@ def run_size(n, args, log):
 
     # --- loss steps
     table = torch.nn.Parameter(item_table)
-    uniform = SAMPLER_CLASSES["uniform"](sampler_config("uniform", ModelType.SEQUENTIAL, {}), context)
+    uniform = registry.load("sampler", "uniform")(sampler_config("uniform", ModelType.SEQUENTIAL, {}), context)
     for k in (1, 100):
         uniform.num = k
         neg = uniform(targets(seq, item_table, n_seq))
@@ -352,7 +353,7 @@ def run_ufnrec(context, item_table, seq, args, log):
     full = record_bytes <= args.state_budget
     keys = (context.sequence_offsets[users] + positions) if full else torch.arange(len(users))
     base = reset_peak()
-    uniform = SAMPLER_CLASSES["uniform"](config, context)
+    uniform = registry.load("sampler", "uniform")(config, context)
     miner = FalseNegativeMiner(config, context.n_items, context.n_targets if full else len(users), torch.device("cpu"))
     scorer = CandidateScorer(queries, item_table)
     pos_logits = scorer.score(positives[:, None])[:, 0]
@@ -402,7 +403,7 @@ def run_srns(context, item_table, user_table, batch, config, args, log):
         return row
     config = dict(config, srns_pool_size=pool)
     base = reset_peak()
-    sampler = SAMPLER_CLASSES["srns"](config, context)
+    sampler = registry.load("sampler", "srns")(config, context)
     scorer = CandidateScorer(user_table, item_table)
     trainer = lambda: scorer  # noqa: E731  (what the trainer hands SRNS: every user's scores)
     row["init_s"], row["init_wall_s"] = clock(sampler.on_train_start, trainer)

@@ -60,6 +60,7 @@ class Backbone:
 
     family = ""
     slow = False
+    has_user_queries = False  # a query vector per user (user_scorer works): general models with user tables
     all_position_shift = None  # for all-position rows: 1 = causal (targets shifted), 0 = masked in place
 
     def __init__(self, model, config):
@@ -95,6 +96,7 @@ class Backbone:
 
 class MatrixFactorization(Backbone):
     family = "matrix factorization"
+    has_user_queries = True
 
     def encode(self, interaction):
         users, positives = interaction[self.USER_ID], interaction[self.ITEM_ID]
@@ -109,6 +111,7 @@ class GraphPropagation(Backbone):
     """One propagation per batch (as RecBole's own loss does), then dot products of the propagated tables."""
 
     family = "graph propagation"
+    has_user_queries = True
 
     def encode(self, interaction):
         model = self.model

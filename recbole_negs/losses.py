@@ -8,6 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from recbole_negs.errors import ConfigError
+
 
 def bpr(pos, neg):
     """BPR (Rendle et al. 2009): -ln sigmoid(pos - neg), averaged over all (positive, negative) pairs."""
@@ -59,23 +61,51 @@ def entry_bce(pos, neg, labels, weights):
     return (terms * weight).sum() / weight.sum()
 
 
-class Loss:
-    """The configured loss as one callable ``loss(pos, neg, log_q=None)``."""
+# name -> the loss of (pos [N], neg [N, K], log_q [N, K] or None, config, real item count)
+FORMULAS = {
+    "bpr": lambda pos, neg, log_q, config, n: bpr(pos, neg),
+    "soft_bpr": lambda pos, neg, log_q, config, n: soft_bpr(pos, neg, config["soft_bpr_beta"]),
+    "bce": lambda pos, neg, log_q, config, n: bce(pos, neg),
+    "gbce": lambda pos, neg, log_q, config, n: gbce(pos, neg, n, config["gbce_t"]),
+    "sampled_softmax": lambda pos, neg, log_q, config, n: sampled_softmax(
+        pos, neg, log_q if config["sampled_softmax_logq"] else None),
+}
+
+
+class PairLoss:
+    """The configured loss over the positive's score [N] and its K negatives' scores [N, K], as one callable
+    ``loss(pos, neg, log_q=None)``; ``registry.LOSSES`` names it for every formula above."""
+
+    whole_catalog = False  # True: the loss scores every item itself (FullSoftmaxLoss), no negatives are drawn
 
     def __init__(self, config, num_items):
         self.name = config["loss"]
+        self.config = config
         self.num_items = num_items  # real items, padding excluded
-        self.beta = config["soft_bpr_beta"]
-        self.t = config["gbce_t"]
-        self.use_log_q = bool(config["sampled_softmax_logq"])
+        self.formula = FORMULAS.get(self.name)  # None for the full softmax
+
+    @classmethod
+    def check_config(cls, config):
+        """Combinations this loss cannot serve, before any data is loaded; none by default."""
 
     def __call__(self, pos, neg, log_q=None):
-        if self.name == "bpr":
-            return bpr(pos, neg)
-        if self.name == "soft_bpr":
-            return soft_bpr(pos, neg, self.beta)
-        if self.name == "bce":
-            return bce(pos, neg)
-        if self.name == "gbce":
-            return gbce(pos, neg, self.num_items, self.t)
-        return sampled_softmax(pos, neg, log_q if self.use_log_q else None)
+        return self.formula(pos, neg, log_q, self.config, self.num_items)
+
+
+class FullSoftmaxLoss(PairLoss):
+    """Cross-entropy over every item: RecBole's CE objective on the plugin's rows (all positions of a sequence
+    in one pass), the reference every sampled configuration is measured against, at the cost of a
+    [N, n_items] logit matrix per batch. No negatives are drawn."""
+
+    whole_catalog = True
+
+    @classmethod
+    def check_config(cls, config):
+        if config["sampler"] != "uniform":
+            raise ConfigError(
+                f"config key 'sampler' = '{config['sampler']}' has no effect with loss 'full_softmax', which "
+                "scores every item and draws no negatives; leave sampler at its default (uniform)")
+
+    def __call__(self, logits, positives):
+        """``logits`` [N, n_items] with the padding column at -inf; ``positives`` [N]."""
+        return F.cross_entropy(logits, positives)

@@ -430,10 +430,7 @@ def _full_config(**over):
 
 
 def _register(monkeypatch):
-    from recbole_negs.samplers import SAMPLER_CLASSES
-
-    if "srns" not in SAMPLER_CLASSES:
-        monkeypatch.setitem(SAMPLER_CLASSES, "srns", SRNSSampler)
+    """SRNS is registered by name (recbole_negs.registry.SAMPLERS); nothing to add."""
 
 
 def test_config_refuses_srns_for_sasrec(monkeypatch, tmp_path):

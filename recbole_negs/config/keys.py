@@ -10,12 +10,14 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Tuple
 
+from recbole_negs import registry
+from recbole_negs.config.properties import method_names
 from recbole_negs.errors import ConfigError
 
-SAMPLERS = ("none", "uniform", "popularity", "dns", "genni", "srns", "catalog")
-LOSSES = ("bpr", "soft_bpr", "bce", "sampled_softmax", "gbce")
-TRAINERS = ("negs", "ufnrec")
-METHODS = ("none", "pdns", "srns", "genni", "ufnrec")
+SAMPLERS = registry.names("sampler")
+LOSSES = registry.names("loss")
+TRAINERS = registry.names("trainer")
+METHODS = ("none",) + method_names()
 UFN_VARIANTS = ("ufn", "fmr", "fcr", "removal", "variance")
 
 # Keys starting with these belong to the plugin; a misspelt one is reported instead of silently ignored.
@@ -79,10 +81,10 @@ INF = float("inf")
 KEYS: Tuple[Key, ...] = (
     # --- what to train with
     Key("sampler", "|".join(SAMPLERS),
-        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives); `catalog` "
-        "samples nothing and trains the full-softmax CE over every item on the plugin's rows",
+        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives)",
         one_of(*SAMPLERS)),
-    Key("loss", "|".join(LOSSES), "loss over the positive and its sampled negatives", one_of(*LOSSES)),
+    Key("loss", "|".join(LOSSES), "loss over the positive and its sampled negatives; `full_softmax` draws no "
+        "negatives and trains the cross-entropy over every item on the plugin's rows", one_of(*LOSSES)),
     Key("trainer", "|".join(TRAINERS), "`negs`: sampler hooks and state in checkpoints; `ufnrec`: UFNRec's "
         "mining, label reversing and mean teacher", one_of(*TRAINERS)),
     Key("method", "|".join(METHODS), "preset that sets sampler, loss, trainer and the paper's hyper-parameters",

@@ -15,7 +15,6 @@ from recbole.utils import ModelType
 from recbole_negs import distributed
 from recbole_negs.errors import ConfigError, DataError
 from recbole_negs.history import UserHistory, draw_distinct_ranks
-from recbole_negs.sequence_rows import training_sequences
 
 
 @dataclass
@@ -43,10 +42,6 @@ class SamplingContext:
     n_items: int  # RecBole's item_num: ids 1..n_items-1 are items, 0 is padding
     item_counts: torch.Tensor  # [n_items] training interactions per item
     device: torch.device
-    # sequential data: where each user's training sequence starts in one flat array of all sequences, so that
-    # (user, position) names one training target (UFNRec's state); None for general models
-    sequence_offsets: Optional[torch.Tensor] = None  # [n_users]
-    n_targets: int = 0
 
     @classmethod
     def from_training_split(cls, train_dataset, device):
@@ -54,21 +49,14 @@ class SamplingContext:
         # includes each user's first item, which no prefix row has as a target).
         matrix = train_dataset.inter_matrix(form="coo")
         counts = np.bincount(matrix.col, minlength=matrix.shape[1]).astype(np.int64)
-        context = cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
-                      torch.from_numpy(counts).to(device), device)
-        if train_dataset.iid_field + train_dataset.config["LIST_SUFFIX"] in train_dataset.inter_feat:
-            users, indptr, _ = training_sequences(train_dataset)
-            offsets = np.zeros(matrix.shape[0], dtype=np.int64)
-            offsets[users] = indptr[:-1]
-            context.sequence_offsets, context.n_targets = torch.from_numpy(offsets).to(device), int(indptr[-1])
-        return context
+        return cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
+                   torch.from_numpy(counts).to(device), device)
 
 
 class NegativeSampler:
     name = ""
     model_aware = False  # True when it scores candidates with the model (needs Targets.scorer)
     needs_user_scores = False  # True when its hooks need every user's scores (a model with a query per user)
-    whole_catalog = False  # True: no sampling, the loss is the full softmax (CatalogSampler)
     serves = (ModelType.GENERAL, ModelType.SEQUENTIAL)
 
     def __init__(self, config, context: SamplingContext):
@@ -87,6 +75,11 @@ class NegativeSampler:
             kinds = " and ".join(t.name.lower() for t in cls.serves)
             raise ConfigError(f"config key 'sampler' = '{cls.name}' serves {kinds} models; model "
                               f"'{config['model']}' is a {config['MODEL_TYPE'].name.lower()} model")
+
+    @classmethod
+    def for_config(cls, config):
+        """The class that serves ``config`` (a sampler with several modes returns the mode's class)."""
+        return cls
 
     def check_data(self):
         """Data-dependent checks, right after the dataset is built: every user needs items left to draw."""
@@ -192,6 +185,16 @@ class NegativeSampler:
         self._stats["pairs"] += gap.numel()
         self._stats["outscoring"] += int((gap < 0).sum())
         self._stats["gap_sum"] += float(gap.sum())
+
+    def record_catalog(self, logits, positives):
+        """The same statistics over all (positive, other item) pairs, from the logits the full softmax computed
+        anyway; ``logits`` [N, n_items] with the padding column at -inf."""
+        pos = logits.gather(1, positives[:, None])
+        others = logits.shape[1] - 2  # neither the padding column nor the target
+        self._stats["pairs"] += pos.numel() * others
+        self._stats["outscoring"] += int((logits > pos).sum())
+        finite = logits[:, 1:]
+        self._stats["gap_sum"] += float((pos[:, 0] * others - (finite.sum(dim=1) - pos[:, 0])).sum())
 
     def reduce_statistics(self):
         """Several processes: sum the counters over them before statistics() is computed from them."""

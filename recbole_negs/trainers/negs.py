@@ -17,6 +17,8 @@ from recbole_negs.errors import TrainingError
 
 
 class NegsTrainer(CheckpointMixin, Trainer):
+    name = "negs"
+
     def __init__(self, config, model):
         cpu_processes = not config["single_spec"] and config["device"].type == "cpu"
         if cpu_processes:  # RecBole wraps DDP with device_ids=[rank], which only a CUDA module accepts
@@ -33,6 +35,10 @@ class NegsTrainer(CheckpointMixin, Trainer):
     @classmethod
     def check_config(cls, config):
         """Config checks of the trainer itself (UFNRecTrainer: a sequential model); none here."""
+
+    def attach_data(self, train_dataset):
+        """Called once the training split exists, before any checkpoint is restored (UFNRec's per-target
+        state is sized from it); nothing to do here."""
 
     # --- hooks for subclasses (UFNRecTrainer)
     def on_train_start(self, train_data):
