@@ -34,7 +34,7 @@ def shared_config(args):
     return {
         "hidden_size": args.hidden, "inner_size": 4 * args.hidden, "n_layers": args.layers, "n_heads": 2,
         "MAX_ITEM_LIST_LENGTH": 50, "hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5,
-        "train_batch_size": 256, "learning_rate": 1e-3, "epochs": args.epochs, "stopping_step": args.patience,
+        "train_batch_size": 256, "seq_batch_size_unit": "rows", "learning_rate": 1e-3, "epochs": args.epochs, "stopping_step": args.patience,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
         "eval_mask_history": True, "metrics": ["Hit", "NDCG"], "topk": [5, 10], "valid_metric": "NDCG@10",
         "eval_batch_size": 2048,

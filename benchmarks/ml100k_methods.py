@@ -23,7 +23,7 @@ NAME = "ml100k_methods"
 METRICS = ["recall@10", "ndcg@10"]
 SEQUENTIAL = {  # a small SASRec: RecBole's CE reference trains one row per prefix (97k rows of L50 per epoch)
     "hidden_size": 32, "inner_size": 128, "n_layers": 1, "n_heads": 2, "MAX_ITEM_LIST_LENGTH": 50,
-    "train_batch_size": 256, "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
+    "train_batch_size": 256, "seq_batch_size_unit": "rows", "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
                                            "mode": "full"}, "eval_mask_history": True,
 }
 GENERAL = {"embedding_size": 64, "train_batch_size": 2048}

@@ -16,7 +16,8 @@ from recbole.model.abstract_recommender import GeneralRecommender, SequentialRec
 from recbole.utils import ModelType
 
 from recbole_negs.errors import ConfigError
-from recbole_negs.scoring import CandidateScorer, PredictScorer, train_catalog_scores, train_scores
+from recbole_negs.scoring import (CandidateScorer, PredictScorer, train_catalog_scores, train_scores,
+                                  train_shared_scores)
 from recbole_negs.sequence_rows import TARGET_SEQ, WINDOW_START
 
 # Sequential models whose forward(item_seq, item_seq_len) returns the last position's query, scored by a
@@ -61,6 +62,7 @@ class Backbone:
     family = ""
     slow = False
     has_user_queries = False  # a query vector per user (user_scorer works): general models with user tables
+    regularized = False  # the model adds an L2 term on the batch's embeddings (regularization())
     all_position_shift = None  # for all-position rows: 1 = causal (targets shifted), 0 = masked in place
 
     def __init__(self, model, config):
@@ -76,6 +78,10 @@ class Backbone:
     def score(self, enc: Encoded, ids):
         """Scores with gradients of ``ids`` [N, C] for the N targets -> [N, C] (``scoring.train_scores``)."""
         return train_scores(enc.queries, enc.item_vectors, enc.item_bias, ids)
+
+    def score_shared(self, enc: Encoded, shared, rows=None):
+        """Scores with gradients of shared candidates: [C] for the batch or [R, C] per batch row -> [N, C]."""
+        return train_shared_scores(enc.queries, enc.item_vectors, enc.item_bias, shared, rows, enc.layout)
 
     def score_catalog(self, enc: Encoded):
         """Scores with gradients of every item: [N, n_items] (column 0 is padding)."""
@@ -112,6 +118,7 @@ class GraphPropagation(Backbone):
 
     family = "graph propagation"
     has_user_queries = True
+    regularized = True
 
     def encode(self, interaction):
         model = self.model

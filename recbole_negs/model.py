@@ -39,13 +39,27 @@ class NegsModel(torch.nn.Module):
         """One encoder pass, then the sampler on the N flat targets (scores detached, under no_grad)."""
         enc = self.backbone.encode(interaction)
         scorer = self.backbone.scorer(enc) if self.sampler.model_aware else None
-        negatives = self.sampler(Targets(enc.users, enc.positives, scorer, enc.positions))
+        rows, n_rows = None, 0
+        if enc.layout is not None:  # the batch row (sequence) of each target, for neg_share: sequence
+            rows, n_rows = torch.nonzero(enc.layout, as_tuple=True)[0], enc.layout.shape[0]
+        negatives = self.sampler(Targets(enc.users, enc.positives, scorer, enc.positions, rows, n_rows))
         return enc, negatives
 
     def score_positives_and_negatives(self, enc, negative_ids):
         """Scores with gradients: [N] for the positives, [N, K] for the negatives, in one gather."""
         scores = self.backbone.score(enc, torch.cat([enc.positives[:, None], negative_ids], dim=1))
         return scores[:, 0], scores[:, 1:]
+
+    def score_step(self, enc, negatives):
+        """[N] positive and [N, C] negative scores with gradients: per-target ids in one gather, a shared set
+        in one matmul (N x C memory)."""
+        if negatives.shared is None:
+            return self.score_positives_and_negatives(enc, negatives.ids)
+        pos = self.backbone.score(enc, enc.positives[:, None])[:, 0]
+        rows = None if enc.layout is None else torch.nonzero(enc.layout, as_tuple=True)[0]
+        if negatives.shared.dim() == 2 and rows is None:
+            rows = torch.arange(len(enc.positives), device=pos.device)
+        return pos, self.backbone.score_shared(enc, negatives.shared, rows)
 
     def step(self, interaction, place=None):
         """The plugin's training step up to the loss: encode once -> sample -> score -> record statistics.
@@ -54,15 +68,20 @@ class NegsModel(torch.nn.Module):
         enc, negatives = self.encode_and_sample(interaction)
         if place is not None:
             negatives = place(enc, negatives)
-        pos, neg = self.score_positives_and_negatives(enc, negatives.ids)
-        self.sampler.record(pos.detach(), neg.detach())
+        pos, neg = self.score_step(enc, negatives)
+        self.sampler.record(pos.detach(), neg.detach(), negatives.valid)
         return Step(enc, negatives, pos, neg)
 
     def calculate_loss(self, interaction):
         if self.loss.whole_catalog:
             return self.full_softmax_loss(interaction)
         s = self.step(interaction)
-        return self.loss(s.pos, s.neg, s.negatives.log_q) + self.backbone.regularization(s.enc, s.negatives.ids)
+        loss = self.loss(s.pos, s.neg, s.negatives.log_q, s.negatives.valid)
+        regularization = 0.0
+        if self.backbone.regularized:
+            rows = None if s.enc.layout is None else torch.nonzero(s.enc.layout, as_tuple=True)[0]
+            regularization = self.backbone.regularization(s.enc, s.negatives.per_target_ids(rows))
+        return loss + regularization
 
     def full_softmax_loss(self, interaction):
         """Cross-entropy over every item (loss: full_softmax): the padding column never competes."""

@@ -15,6 +15,8 @@ SAMPLERS = {
     "dns": "recbole_negs.samplers.dns:DynamicNegativeSampler",
     "genni": "recbole_negs.samplers.genni:GenNiSampler",
     "srns": "recbole_negs.samplers.srns:SRNSSampler",
+    "in_batch": "recbole_negs.samplers.in_batch:InBatchSampler",
+    "mixed": "recbole_negs.samplers.mixed:MixedSampler",
 }
 LOSSES = {
     "bpr": "recbole_negs.losses:PairLoss",

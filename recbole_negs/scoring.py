@@ -56,6 +56,16 @@ class CandidateScorer:
             scores += self.item_bias[ids]
         return scores
 
+    def score_grouped(self, sets, members, rows=None):
+        """``sets`` [G, C]: one candidate set per group; ``members`` [G, M]: the rows (indices into ``rows``,
+        or into all N) of each group, padded with any valid index -> [G, M, C] scores of each member against
+        its group's set: one batched product, G x M x C x D, no catalog-wide matrix."""
+        queries = self._rows(rows)[members]  # [G, M, D]
+        scores = torch.bmm(queries, self.item_vectors[sets].transpose(1, 2))
+        if self.item_bias is not None:
+            scores += self.item_bias[sets][:, None, :]
+        return scores
+
     def score_catalog(self, rows=None):
         """[R, n_items] scores of every item (column 0 is padding)."""
         if self._table_t is None:
@@ -84,6 +94,11 @@ class PredictScorer:
     def score_catalog(self, rows=None):
         return self.score_shared(torch.arange(self.n_items, device=self.device), rows)
 
+    def score_grouped(self, sets, members, rows=None):
+        rows = torch.arange(self.n_rows, device=self.device)[rows if rows is not None else slice(None)]
+        ids = sets[:, None, :].expand(-1, members.shape[1], -1)
+        return self.score(ids.reshape(-1, sets.shape[1]), rows[members].reshape(-1)).view(ids.shape)
+
 
 def train_scores(queries, item_vectors, item_bias, ids):
     """Scores with gradients: ``ids`` [N, C] -> [N, C]. When the catalog's logits [N, n_items] are no larger
@@ -95,6 +110,22 @@ def train_scores(queries, item_vectors, item_bias, ids):
         return train_catalog_scores(queries, item_vectors, item_bias).gather(1, ids)
     scores = (queries[:, None, :] * item_vectors[ids]).sum(dim=-1)
     return scores if item_bias is None else scores + item_bias[ids]
+
+
+def train_shared_scores(queries, item_vectors, item_bias, shared, rows=None, layout=None):
+    """Scores with gradients against shared candidates: ``shared`` [C] for every target -> [N, C], one
+    matmul; ``shared`` [R, C], one set per batch row, with the targets' ``layout`` [R, L] (all-position rows) ->
+    one batched product [R, L, C] read at the targets. Memory N x C, never N x C x D."""
+    vectors = item_vectors[shared]  # [C, D] or [R, C, D]
+    if shared.dim() == 1:
+        scores = queries @ vectors.T
+    elif layout is None:  # one row per target: per-target sets
+        scores = (queries[:, None, :] * vectors[rows]).sum(dim=-1)
+    else:
+        padded = queries.new_zeros(layout.shape + (queries.shape[1],))
+        padded[layout] = queries
+        scores = torch.bmm(padded, vectors.transpose(1, 2))[layout]
+    return scores if item_bias is None else scores + item_bias[shared if shared.dim() == 1 else shared[rows]]
 
 
 def train_catalog_scores(queries, item_vectors, item_bias):

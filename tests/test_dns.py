@@ -23,7 +23,7 @@ def context(histories=HISTORIES, n_items=N_ITEMS):
 
 
 def config(**kw):
-    base = dict(neg_sample_num=1, neg_exclude="target", neg_sample_replacement=True, dns_candidates=4,
+    base = dict(neg_sample_num=1, neg_exclude="target", neg_sample_replacement=True, neg_share="target", dns_candidates=4,
                 MODEL_TYPE=ModelType.GENERAL, model="BPR")
     return {**base, **kw}
 

@@ -20,7 +20,7 @@ from conftest import context_from_histories
 
 # --------------------------------------------------------------------------- fixtures
 def make_config(**over):
-    config = {"neg_sample_num": 1, "neg_exclude": "history", "neg_sample_replacement": True,
+    config = {"neg_sample_num": 1, "neg_exclude": "history", "neg_sample_replacement": True, "neg_share": "target",
               "srns_pool_size": 4, "srns_s1": 3, "srns_s2": 4, "srns_tau": 1.0, "srns_alpha": 5.0,
               "srns_warmup": 50, "srns_mode": "real", "MODEL_TYPE": ModelType.GENERAL, "model": "BPR"}
     config.update(over)

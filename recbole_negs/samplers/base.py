@@ -25,12 +25,32 @@ class Targets:
     positives: torch.Tensor  # [N]
     scorer: Any = None  # CandidateScorer / PredictScorer: detached scores of candidate items for these N targets
     positions: Optional[torch.Tensor] = None  # [N] index of the target in the user's training sequence
+    rows: Optional[torch.Tensor] = None  # [N] the batch row (sequence) of each target; None: one row per target
+    n_rows: int = 0  # rows in the batch (with ``rows``)
 
 
 @dataclass
 class Negatives:
-    ids: torch.Tensor  # [N, K]
-    log_q: Optional[torch.Tensor] = None  # [N, K] log proposal probability, when the sampler knows it
+    """Per-target negatives (``ids`` [N, K]), or a candidate set shared by many targets (``shared``: [C] for
+    the whole batch, [R, C] one per batch row, each target taking its row's), with ``valid`` [N, C] False where
+    a shared candidate is the target's positive or an item ``neg_exclude`` rules out for it (an accidental hit,
+    left out of that target's loss)."""
+
+    ids: Optional[torch.Tensor] = None  # [N, K]
+    log_q: Optional[torch.Tensor] = None  # log proposal probability, broadcastable to the scores' shape
+    shared: Optional[torch.Tensor] = None  # [C] or [R, C]
+    valid: Optional[torch.Tensor] = None  # [N, C] bool, with ``shared``
+
+    def width(self):
+        return (self.ids if self.shared is None else self.shared).shape[-1]
+
+    def per_target_ids(self, rows=None):
+        """[N, C] ids of every target's candidates (a shared set expanded; costs N x C)."""
+        if self.shared is None:
+            return self.ids
+        if self.shared.dim() == 1:
+            return self.shared[None, :].expand(len(self.valid), -1)
+        return self.shared[rows]
 
 
 @dataclass
@@ -58,6 +78,7 @@ class NegativeSampler:
     model_aware = False  # True when it scores candidates with the model (needs Targets.scorer)
     needs_user_scores = False  # True when its hooks need every user's scores (a model with a query per user)
     serves = (ModelType.GENERAL, ModelType.SEQUENTIAL)
+    shares = ("target", "sequence", "batch")  # the neg_share modes it can draw
 
     def __init__(self, config, context: SamplingContext):
         self.config = config
@@ -65,6 +86,7 @@ class NegativeSampler:
         self.num = config["neg_sample_num"]
         self.exclude_history = config["neg_exclude"] == "history"
         self.replacement = config["neg_sample_replacement"]
+        self.share = config["neg_share"]
         self.epoch = 0
         self.reset_statistics()
 
@@ -75,6 +97,9 @@ class NegativeSampler:
             kinds = " and ".join(t.name.lower() for t in cls.serves)
             raise ConfigError(f"config key 'sampler' = '{cls.name}' serves {kinds} models; model "
                               f"'{config['model']}' is a {config['MODEL_TYPE'].name.lower()} model")
+        if config["neg_share"] not in cls.shares:
+            raise ConfigError(f"config key 'neg_share' = '{config['neg_share']}' is not available for sampler "
+                              f"'{cls.name}'; allowed: {'|'.join(cls.shares)}")
 
     @classmethod
     def for_config(cls, config):
@@ -116,10 +141,55 @@ class NegativeSampler:
     def __call__(self, targets: Targets) -> Negatives:
         with torch.no_grad():
             out = self.sample(targets)
-        expected = (len(targets.positives), self.num)
-        assert tuple(out.ids.shape) == expected, (
-            f"{type(self).__name__}.sample returned ids of shape {tuple(out.ids.shape)}, expected {expected}")
+        if out.shared is None:
+            expected = (len(targets.positives), self.num)
+            assert tuple(out.ids.shape) == expected, (
+                f"{type(self).__name__}.sample returned ids of shape {tuple(out.ids.shape)}, expected {expected}")
+        else:
+            assert out.valid is not None and out.valid.shape == (len(targets.positives), out.shared.shape[-1])
         return out
+
+    # --- shared candidate sets (neg_share: sequence | batch)
+    def share_rows(self, targets):
+        """How many candidate sets this batch draws under ``neg_share``, and each target's set: (R, [N] index)
+        or (None, None) for one set shared by the batch. ``sequence`` gives each batch row (a user's sequence)
+        its own set; where rows hold one target each (general models, prefix rows) that is per target."""
+        if self.share == "batch":
+            return None, None
+        if targets.rows is None:
+            n = len(targets.positives)
+            return n, torch.arange(n, device=targets.positives.device)
+        return targets.n_rows, targets.rows
+
+    def draw_catalog(self, shape, replacement=None):
+        """Items uniform over the whole catalog (1..n_items-1), ``shape`` = (C,) or (R, C); without replacement
+        along the last dim when asked (needs C <= catalog size)."""
+        catalog = self.context.n_items - 1
+        device = self.context.device
+        replacement = self.replacement if replacement is None else replacement
+        if replacement:
+            return torch.randint(1, catalog + 1, shape, device=device)
+        rows = shape[0] if len(shape) == 2 else 1
+        ranks = draw_distinct_ranks(torch.full((rows,), catalog, device=device), shape[-1])
+        return (ranks + 1).view(shape)
+
+    def shared_valid(self, targets, shared, rows):
+        """[N, C]: True where a shared candidate may serve as the target's negative. Exclusions against the
+        user's history are looked up once per (batch user, candidate), then spread to the user's targets."""
+        if shared.dim() == 1:
+            hit = shared[None, :] == targets.positives[:, None]
+            if self.exclude_history:
+                users, inverse = torch.unique(targets.users, return_inverse=True)
+                hit |= self.context.history.contains(users, shared[None, :].expand(len(users), -1))[inverse]
+            return ~(hit | (shared[None, :] == 0))
+        ids = shared[rows]  # [N, C]: each target's row set
+        hit = (ids == targets.positives[:, None]) | (ids == 0)
+        if self.exclude_history:  # a row holds one user: look its history up once per row
+            row_user = targets.users.new_zeros(len(shared))
+            row_user[rows] = targets.users
+            hit |= self.context.history.contains(row_user, shared)[rows]
+        return ~hit
+
 
     def draw_uniform(self, targets, num, replacement=True):
         """``[N, num]`` items uniform over the catalog minus the exclusions (the user's training items, or
@@ -179,9 +249,12 @@ class NegativeSampler:
     def reset_statistics(self):
         self._stats = {"pairs": 0, "outscoring": 0, "gap_sum": 0.0}
 
-    def record(self, pos_scores, neg_scores):
-        """Called by the training step with the scores it computed anyway (no extra work)."""
+    def record(self, pos_scores, neg_scores, valid=None):
+        """Called by the training step with the scores it computed anyway (no extra work); ``valid`` [N, C]
+        leaves a shared set's accidental hits out."""
         gap = pos_scores[:, None] - neg_scores
+        if valid is not None:
+            gap = gap[valid]
         self._stats["pairs"] += gap.numel()
         self._stats["outscoring"] += int((gap < 0).sum())
         self._stats["gap_sum"] += float(gap.sum())

@@ -50,6 +50,7 @@ class SRNSSampler(NegativeSampler):
     name = "srns"
     model_aware = True
     needs_user_scores = True  # every user's scores at each epoch end (the snapshots)
+    shares = ("target",)  # its memory is per user
     serves = (ModelType.GENERAL,)
 
     # --- checks

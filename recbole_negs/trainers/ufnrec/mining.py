@@ -31,6 +31,10 @@ class Placement:
     weight: torch.Tensor  # [N, K] float: 0 where the entry leaves the loss (removal)
     consistency: torch.Tensor  # [N, K] bool: entries of the consistency loss
     keys: Optional[torch.Tensor] = None  # [N] the targets' keys (TargetIndex), set by the trainer
+    # what NegsModel.step reads of any negatives: a placement is per target, never shared
+    shared = None
+    valid = None
+    log_q = None
 
 
 class FalseNegativeMiner:
