@@ -451,6 +451,11 @@ def run_all(args):
     deadline = started + args.budget_s
     out_dir = os.path.abspath(args.out)
     tar_path = os.path.abspath(args.tar or out_dir.rstrip("/") + ".tar.gz")
+    device_out = os.environ.get("OUT")
+    if device_out and os.path.commonpath([out_dir, os.path.abspath(device_out)]) == os.path.abspath(device_out):
+        # the device machine returns only a few files from $OUT: keep the folder outside, return only the tar
+        out_dir = os.path.join(tempfile.gettempdir(), "device_runs_out", os.path.basename(out_dir.rstrip("/")))
+        print(f"--out is inside $OUT: results kept in {out_dir}, packed into {tar_path}", flush=True)
     work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="device_runs_"))
     os.makedirs(os.path.join(out_dir, "logs"), exist_ok=True)
     os.makedirs(work, exist_ok=True)
