@@ -283,7 +283,7 @@ def _train_and_test(task, record, started):
                                  "stats": {k: float(v) for k, v in stats.items()} if stats else None})
         per_epoch = statistics.median(e["train_s"] for e in record["epochs"])
         eval_s = state["last_valid"][2] if state["last_valid"] else max(per_epoch, 2.0)
-        reserve = 1.5 * eval_s * n_final * test_factor + 10.0
+        reserve = 1.5 * eval_s * n_final * test_factor + 20.0
         step = max(trainer.eval_step, 1)
         is_eval = (epoch_idx + 1) % step == 0
         last_epoch = epoch_idx == trainer.epochs - 1
@@ -339,13 +339,8 @@ def _train_and_test(task, record, started):
     def collect(scores, interaction, positive_u, positive_i):
         if capture["on"]:
             users = capture["batch_users"].to(scores.device)
-            pos = scores[positive_u, positive_i]
-            ranks = torch.empty_like(positive_u)
-            for s in range(0, len(positive_u), 256):
-                sl = slice(s, s + 256)
-                ranks[sl] = (scores[positive_u[sl]] > pos[sl, None]).sum(dim=1) + 1
             capture["users"].append(users[positive_u].cpu())
-            capture["ranks"].append(ranks.cpu())
+            capture["ranks"].append(held_out_ranks(scores, positive_u, positive_i).cpu())
         return original_collect(scores, interaction, positive_u, positive_i)
 
     trainer._full_sort_batch_eval, trainer._neg_sample_batch_eval = full_sort, sampled
@@ -405,6 +400,20 @@ def _train_and_test(task, record, started):
     record["gpu_mb"] = gpu_mb()
     record["total_s"] = time.time() - started
     record["status"] = "done"
+
+
+def held_out_ranks(scores, positive_u, positive_i):
+    """1 + the number of items scored strictly above each held-out item (row ``positive_u``, item
+    ``positive_i`` of ``scores``): held-out items x catalog comparisons, in chunks of about 2^24 scores."""
+    import torch
+
+    values = scores[positive_u, positive_i]
+    ranks = torch.empty_like(positive_u)
+    chunk = max(1, (1 << 24) // scores.shape[1])
+    for start in range(0, len(positive_u), chunk):
+        part = slice(start, start + chunk)
+        ranks[part] = (scores[positive_u[part]] > values[part, None]).sum(dim=1) + 1
+    return ranks
 
 
 def _has_per_user(metric):

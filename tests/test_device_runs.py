@@ -27,6 +27,18 @@ def test_per_user_metrics_from_ranks_match_recbole_definitions():
         dr.parse_metric("auc@10")
 
 
+def test_held_out_ranks_count_the_items_scored_above():
+    torch = pytest.importorskip("torch")
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(5, 40, generator=generator)
+    scores[1, :10] = float("-inf")  # masked history
+    scores[2, 3] = scores[2, 7]  # a tie counts as not above
+    positive_u = torch.tensor([0, 0, 1, 2, 2, 2, 4])
+    positive_i = torch.tensor([3, 9, 12, 7, 3, 0, 39])
+    brute = torch.stack([(scores[u] > scores[u, i]).sum() + 1 for u, i in zip(positive_u, positive_i)])
+    assert dr.held_out_ranks(scores, positive_u, positive_i).tolist() == brute.tolist()
+
+
 def test_paired_bootstrap_of_a_constant_and_of_noise():
     mean, se, lo, hi = dr.paired_bootstrap(np.full(50, 0.02), n_boot=200)
     assert (mean, se, lo, hi) == pytest.approx((0.02, 0.0, 0.02, 0.02))
