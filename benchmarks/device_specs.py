@@ -25,15 +25,22 @@ Settings are from the papers in ``../shared/papers`` and issues 18-20; each spec
 SASREC_H64 = {
     "hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "hidden_act": "gelu",
     "MAX_ITEM_LIST_LENGTH": 50, "hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5,
-    "learning_rate": 1e-3, "train_batch_size": 256,
+    "learning_rate": 1e-3, "train_batch_size": 256, "seq_batch_size_unit": "rows",  # 256 sequences per batch
 }
 LEAVE_ONE_OUT_FULL = {
     "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
     "metrics": ["Hit", "NDCG"], "topk": [5, 10], "valid_metric": "NDCG@10", "eval_batch_size": 4096,
 }
 UNIFORM_BCE_K1 = {"sampler": "uniform", "loss": "bce", "neg_sample_num": 1, "neg_exclude": "history"}
-RECBOLE_CE = {"sampler": "none", "loss_type": "CE"}  # RecBole's SASRec, its prefix rows and full-softmax CE
-CATALOG = {"sampler": "catalog", "loss": "sampled_softmax"}  # the plugin's full softmax on all-position rows
+RECBOLE_CE = {"sampler": "none", "loss_type": "CE"}
+STOCK_BATCH = {"train_batch_size": 2048, "seq_batch_size_unit": "targets"}  # RecBole's default, counted in targets
+
+
+def SSM_SHARED(k):  # noqa: N802  (a row template)
+    return {"sampler": "uniform", "loss": "sampled_softmax", "neg_sample_num": k, "neg_share": "batch",
+            "neg_exclude": "target", **STOCK_BATCH}
+  # RecBole's SASRec, its prefix rows and full-softmax CE
+CATALOG = {"loss": "full_softmax"}  # the plugin's full softmax on all-position rows
 
 SPECS = {
     # Issue 18 item 1: GenNi Table 1 on full Beauty (22,363 users, 12,101 items). The paper trains with patience
@@ -70,7 +77,7 @@ SPECS = {
     # items, redrawn at every evaluation, a fresh 10,000 users per validation. Departures: 60 epochs (the code
     # 201), validation every 4 as the code; the final test ranks ALL users (not 10,000), so rows are paired on
     # the same users; S3-Rec's 5-core Beauty, not the paper's (DESIGN.md). Arm C (EMA teacher, no reversal) needs
-    # a new ufn_variant: add its row when it exists. Mining rows also test the student (JSON: test_student).
+    # ufn_variant: teacher (added for it). Mining rows also test the student (JSON: test_student).
     "ufnrec_beauty": {
         "dataset": "beauty",
         "shared": {"method": "ufnrec",
@@ -90,6 +97,10 @@ SPECS = {
             # B: the paper's regime: warm-up until the loss flattens (the code's rule), m = 5
             {"name": "B_ufn_auto_m5", "model": "SASRec",
              "config": {"ufn_warmup_epochs": "auto", "ufn_reverse_threshold": 5}, "seeds": [1, 2]},
+            # C: the control: B's mining and EMA teacher (evaluated), mined negatives not used
+            {"name": "C_teacher_only", "model": "SASRec",
+             "config": {"ufn_warmup_epochs": "auto", "ufn_reverse_threshold": 5, "ufn_variant": "teacher"},
+             "seeds": [1]},
         ],
     },
 
@@ -120,15 +131,13 @@ SPECS = {
                   "pdns_h64_b0.1": {"recall@50": 0.2178, "ndcg@50": 0.1376},  # Table 4 (MF, beta 0.1)
                   "pdns_h64_b0.3": {"recall@50": 0.2764, "ndcg@50": 0.1779}},  # Table 4 (MF, beta 0.3)
         "rows": [
-            {"name": "rns", "model": "BPR", "config": {"sampler": "uniform", "loss": "bpr"}, "seeds": [1, 2]},
-            {"name": "dns_h16", "model": "BPR", "config": {"sampler": "dns", "loss": "bpr", "dns_candidates": 16},
-             "seeds": [1]},
+            {"name": "rns", "model": "BPR", "config": {"sampler": "uniform", "loss": "bpr"}, "seeds": [1]},
             {"name": "dns_h64", "model": "BPR", "config": {"sampler": "dns", "loss": "bpr", "dns_candidates": 64},
-             "seeds": [1, 2]},
+             "seeds": [1]},
             {"name": "pdns_h64_b0.1", "model": "BPR",
              "config": {"method": "pdns", "dns_candidates": 64, "soft_bpr_beta": 0.1}, "seeds": [1]},
             {"name": "pdns_h64_b0.2", "model": "BPR",
-             "config": {"method": "pdns", "dns_candidates": 64, "soft_bpr_beta": 0.2}, "seeds": [1, 2]},
+             "config": {"method": "pdns", "dns_candidates": 64, "soft_bpr_beta": 0.2}, "seeds": [1]},
             {"name": "pdns_h64_b0.3", "model": "BPR",
              "config": {"method": "pdns", "dns_candidates": 64, "soft_bpr_beta": 0.3}, "seeds": [1]},
             # the preset's lr 1e-3 / F 32 / batch 1000 are the SRNS code's; this table's shared values win here
@@ -152,18 +161,20 @@ SPECS = {
         "protocols": ["recbole", "masked"],
         "paper": {},
         "rows": [
-            {"name": "recbole_ce", "model": "SASRec", "config": RECBOLE_CE, "seeds": [1, 2]},
-            {"name": "ssm_uniform_k1024", "model": "SASRec",
-             "config": {"sampler": "uniform", "loss": "sampled_softmax", "neg_sample_num": 1024,
-                        "neg_exclude": "target"}, "seeds": [1, 2]},
-            {"name": "ssm_uniform_k256", "model": "SASRec",
-             "config": {"sampler": "uniform", "loss": "sampled_softmax", "neg_sample_num": 256,
-                        "neg_exclude": "target"}, "seeds": [1]},
-            # gSASRec (Petrov & Macdonald 2023): 256 uniform negatives, gBCE with t = 0.75
+            # RecBole's own SASRec at its stock train_batch_size 2048 (prefix rows, 65 steps per epoch)
+            {"name": "recbole_ce", "model": "SASRec", "config": {**RECBOLE_CE, "train_batch_size": 2048},
+             "seeds": [1, 2]},
+            # shared uniform negatives, logQ-corrected sampled softmax, at the same 2048 targets per step
+            {"name": "ssm_shared_k1024", "model": "SASRec", "config": SSM_SHARED(1024), "seeds": [1, 2]},
+            {"name": "ssm_shared_k4096", "model": "SASRec", "config": SSM_SHARED(4096), "seeds": [1]},
+            {"name": "ssm_shared_k1024_b256rows", "model": "SASRec",
+             "config": {**SSM_SHARED(1024), "train_batch_size": 256, "seq_batch_size_unit": "rows"}, "seeds": [1]},
+            {"name": "mixed_1024_1024", "model": "SASRec",
+             "config": {"sampler": "mixed", "neg_exclude": "target", **STOCK_BATCH}, "seeds": [1]},
+            # gSASRec (Petrov & Macdonald 2023): 256 negatives, gBCE t = 0.75 (shared per batch here)
             {"name": "gbce_k256_t0.75", "model": "SASRec",
              "config": {"sampler": "uniform", "loss": "gbce", "neg_sample_num": 256, "gbce_t": 0.75,
-                        "neg_exclude": "target"}, "seeds": [1]},
-            {"name": "plugin_full_softmax", "model": "SASRec", "config": CATALOG, "seeds": [1]},
+                        "neg_share": "batch", "neg_exclude": "target", **STOCK_BATCH}, "seeds": [1]},
         ],
     },
 }

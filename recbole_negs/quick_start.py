@@ -16,6 +16,7 @@ from recbole_negs.trainers.checkpoint import load_checkpoint
 from recbole_negs import registry
 from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.errors import DataError
+from recbole_negs.history import UserHistory
 from recbole_negs.eval_negatives import use_training_items_negatives
 from recbole_negs.model import NegsModel
 from recbole_negs.samplers.base import SamplingContext
@@ -80,7 +81,16 @@ def prepare_run(config):
     seed_run(config, config["local_rank"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     model, train_data, trainer = build_training(config, model, train_data)
+    if hasattr(trainer, "attach_held_out"):  # UFNRec counts reversed negatives that are held-out positives
+        trainer.attach_held_out(held_out_items(dataset, train_data._dataset, config["device"]))
     return dataset, model, train_data, valid_data, test_data, trainer
+
+
+def held_out_items(dataset, train_dataset, device):
+    """A UserHistory of every user's interactions outside the training split (validation and test)."""
+    full = dataset.inter_matrix(form="csr").astype(bool)
+    train = train_dataset.inter_matrix(form="csr").astype(bool)
+    return UserHistory.from_matrix((full > train).tocoo(), device)
 
 
 def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True, queue=None,

@@ -18,7 +18,7 @@ SAMPLERS = registry.names("sampler")
 LOSSES = registry.names("loss")
 TRAINERS = registry.names("trainer")
 METHODS = ("none",) + method_names()
-UFN_VARIANTS = ("ufn", "fmr", "fcr", "removal", "variance")
+UFN_VARIANTS = ("ufn", "fmr", "fcr", "removal", "variance", "teacher")
 
 # Keys starting with these belong to the plugin; a misspelt one is reported instead of silently ignored.
 PLUGIN_PREFIXES = ("neg_", "seq_", "popularity_", "soft_bpr_", "gbce_", "sampled_softmax_", "dns_", "genni_",
@@ -171,7 +171,8 @@ KEYS: Tuple[Key, ...] = (
         "has started", one_of("teacher", "student"), "trainer: ufnrec"),
     Key("ufn_variant", "|".join(UFN_VARIANTS), "UFNRec and its ablations: ufn (reverse + consistency), fmr "
         "(reverse only), fcr (consistency only, label 0), removal (mined negatives leave the loss), variance "
-        "(SRNS-style mining instead of the count rule)", one_of(*UFN_VARIANTS), "trainer: ufnrec"),
+        "(SRNS-style mining instead of the count rule), teacher (the control: mining and the EMA teacher run and the "
+        "teacher is evaluated, but mined negatives keep label 0 and get no consistency term)", one_of(*UFN_VARIANTS), "trainer: ufnrec"),
     Key("ufn_variance_threshold", "float > 0", "UFNRec variance variant: mined when placed from the record at "
         "least m times before, mean sigmoid(s - s_pos) > 0.5 and its std below this", number_in(0, INF, True),
         "trainer: ufnrec"),

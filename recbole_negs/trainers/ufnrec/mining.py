@@ -80,7 +80,7 @@ class FalseNegativeMiner:
         return (before[:, 0] >= self.m) & (mean > 0.5) & (std < self.std_threshold)
 
     def _decide(self, ids, from_record, mined):
-        reverse = self.variant in ("ufn", "fmr", "variance")
+        reverse = self.variant in ("ufn", "fmr", "variance")  # "teacher": mined items change nothing
         label = (mined & reverse).float()
         weight = (~(mined & (self.variant == "removal"))).float()
         consistency = mined & (self.variant in ("ufn", "fcr", "variance"))
@@ -105,6 +105,7 @@ class FalseNegativeMiner:
         stats["mined"] += int(placement.mined.sum())
         stats["reversed"] += int(placement.label.sum())
         stats["removed"] += int((placement.weight == 0).sum())
+        stats["slots"] += placement.ids.numel()
 
     def sync(self):
         """Multi-process training: each process visited its own shard of targets this epoch; every process
@@ -129,10 +130,21 @@ class FalseNegativeMiner:
 
     # --- statistics and state
     def reset_statistics(self):
-        self._stats = {"recorded": 0, "from_record": 0, "mined": 0, "reversed": 0, "removed": 0}
+        self._stats = {"recorded": 0, "from_record": 0, "mined": 0, "reversed": 0, "removed": 0, "slots": 0,
+                       "reversed_held_out": 0}
+
+    def count_held_out(self, users, placement, held_out):
+        """How many reversed placements are one of the user's held-out (validation / test) items: true
+        positives the mining found, where ``held_out`` is a UserHistory of those items."""
+        reversed_ = placement.label > 0
+        if held_out is not None and bool(reversed_.any()):
+            rows = torch.nonzero(reversed_, as_tuple=True)[0]
+            hits = held_out.contains(users[rows], placement.ids[reversed_])
+            self._stats["reversed_held_out"] += int(hits.sum())
 
     def statistics(self):
-        return {**{k: float(v) for k, v in self._stats.items()},
+        slots = max(self._stats["slots"], 1)
+        return {**{k: float(v) for k, v in self._stats.items()}, "reversed_share": self._stats["reversed"] / slots,
                 "state_mb": (self.record.numel() * 4 + self.placements.nbytes()) / 2 ** 20}
 
     def state_dict(self):

@@ -44,6 +44,7 @@ class UFNRecTrainer(NegsTrainer):
         super().__init__(config, model)
         self.miner = None  # per-target state, built by attach_data from the training split
         self.targets = None
+        self.held_out = None
         self.lam = config["ufn_lambda"]
         self.warmup = config["ufn_warmup_epochs"]
         self.teacher = None
@@ -55,6 +56,11 @@ class UFNRecTrainer(NegsTrainer):
         """Mining keeps state per training target: name every target of the training split by one key."""
         self.targets = TargetIndex.from_dataset(train_dataset, self.device)
         self.miner = FalseNegativeMiner(self.config, self.sampler.context.n_items, self.targets.count, self.device)
+
+    def attach_held_out(self, held_out):
+        """A UserHistory of each user's validation and test items, to count how many reversed negatives are
+        held-out positives (logged per epoch as reversed_held_out)."""
+        self.held_out = held_out
 
     def _build_optimizer(self, **kwargs):
         """Adam with the code's betas (RecBole has no key for them); other learners as RecBole builds them."""
@@ -82,9 +88,10 @@ class UFNRecTrainer(NegsTrainer):
         losses = [self.train_loss_dict[e] for e in sorted(self.train_loss_dict)]
         if len(losses) < FLATTEN_MIN_EPOCHS:
             return False, ""
-        last_drop, early_drop = losses[-2] - losses[-1], losses[1] - losses[6]
+        # the authors' code: loss_lst[-2] - loss_lst[-1] < (loss_lst[0] - loss_lst[5]) / 200
+        last_drop, early_drop = losses[-2] - losses[-1], losses[0] - losses[5]
         return last_drop < early_drop / FLATTEN_RATIO, (
-            f"loss curve flat: last drop {last_drop:.4f} < drop from epoch 1 to 6 {early_drop:.4f} / {FLATTEN_RATIO}")
+            f"loss curve flat: last drop {last_drop:.4f} < drop from epoch 0 to 5 {early_drop:.4f} / {FLATTEN_RATIO}")
 
     def on_train_start(self, train_data):
         super().on_train_start(train_data)
@@ -120,6 +127,7 @@ class UFNRecTrainer(NegsTrainer):
         placement = s.negatives
         basic = 2 * entry_bce(s.pos, s.neg, placement.label, placement.weight)
         consistency = self.consistency(interaction, placement, s.neg)
+        self.miner.count_held_out(s.enc.users, placement, self.held_out)
         self.miner.update(placement.keys, placement, s.pos.detach(), s.neg.detach())
         return basic, self.lam * consistency
 
