@@ -5,7 +5,8 @@ train_batch_size 2048 for every row (the plugin's all-position rows count it in 
 about RecBole's 65 steps per epoch): each configuration runs in a fresh process, takes ``--warmup`` steps, then
 times ``--steps`` optimizer steps (forward, sampling, loss, backward, Adam) in CPU time of its one torch
 thread, so the other jobs of a shared machine do not inflate them. Seconds per epoch = median step x steps per
-epoch. Peak memory = the rise of the process's peak resident size (VmHWM) over the timed steps.
+epoch. Peak memory = the rise of the process's peak resident size (VmHWM) over its size once data and model
+are built, through the warm-up and timed steps.
 
 Part 2, synthetic catalogs of 10^5 and 10^6 items, 12,800 targets per batch (256 sequences x 50): one loss
 step (forward + backward, gradients to the queries and the item table) of the exact full-softmax CE, written out
@@ -69,11 +70,9 @@ def time_row(label, keys, data, warmup, steps):
     optimizer = trainer.optimizer
     batches = iter(train_data)
     times = []
-    base = None
+    base = reset_peak()  # after the data and the model are built: what training adds
     for i in range(warmup + steps):
         batch = next(batches).to(config["device"])
-        if i == warmup:
-            base = reset_peak()
         start = time.thread_time()
         optimizer.zero_grad()
         loss = model.calculate_loss(batch)
@@ -171,7 +170,7 @@ def report(beauty, synthetic, args):
         parts.append("## Part 1: full Beauty, SASRec h64 / 2 layers / L50, stock train_batch_size 2048\n\n" +
                      markdown_table(["configuration", "steps / epoch", "targets / step", "CPU s / step",
                                      "CPU s / epoch", "vs uniform BCE K 1", "vs RecBole CE",
-                                     "peak memory rise (MB)"], table) +
+                                     "training peak memory (MB)"], table) +
                      f"\n\nMedian of {args.steps} steps after {args.warmup} warm-up steps, one torch thread, CPU time "
                      "of the process's thread.")
     if synthetic:

@@ -304,6 +304,17 @@ def test_grouped_sets_hold_set_size_allowed_items_each_included_with_probability
     assert chi2_p(counts[allowed], tilt) < 1e-6, "a tilted inclusion not rejected"
 
 
+@pytest.mark.parametrize("n", [1, 7, 75, 300])
+def test_grouped_sets_serve_any_number_of_targets(n):
+    """A chunk smaller than a group, or not a multiple of it, still gives every target its own row."""
+    torch.manual_seed(35)
+    sampler = GenNiSampler(config(genni_beta=0.1, neg_exclude="history", genni_group_rows=256), context())
+    t = mixed_targets(n)
+    out = sampler(t)
+    assert out.ids.shape == (len(t.users), 1)
+    assert not sampler.context.history.contains(t.users, out.ids).any()
+
+
 def test_grouped_draws_follow_the_same_law_as_independent_sets():
     """At beta 0.1, alpha 2.5: the negatives' frequencies under grouped sets match those of independent
     per-target sets (Algorithm 1), item by item."""

@@ -134,7 +134,7 @@ class GenNiSampler(NegativeSampler):
             return None
         groups = -(-n // self.group_rows)
         shuffled = torch.randperm(n, device=device)
-        order = torch.cat([shuffled, shuffled[: groups * self.group_rows - n]])  # the last group padded by repeats
+        order = shuffled[torch.arange(groups * self.group_rows, device=device) % n]  # last group padded by repeats
         members = order.view(groups, self.group_rows)
         ranks = draw_distinct_ranks(torch.full((groups,), self.catalog, device=device), width)
         ranks = ranks.gather(1, torch.rand(ranks.shape, device=device).argsort(dim=1))  # random order
