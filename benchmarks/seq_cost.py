@@ -57,14 +57,29 @@ ROWS = [  # (label, plugin keys)
                                          "neg_share": "batch"}),
 ]
 BASELINE = "uniform BCE K 1"
+# Part 3: BPR/MF on Gowalla (29,858 users, 40,981 items, 810k training interactions, batch 2048: about 400
+# steps per epoch, so per-batch fixed costs do not dominate as they do on ml-100k's 40 steps)
+MF = {"embedding_size": 64, "train_batch_size": 2048, "learning_rate": 1e-3, "show_progress": False,
+      "state": "ERROR", "reproducibility": False}
+GENERAL_ROWS = [
+    ("MF uniform BPR", {"sampler": "uniform", "loss": "bpr"}),
+    ("MF uniform BPR, reproducibility True", {"sampler": "uniform", "loss": "bpr", "reproducibility": True}),
+    ("MF DNS H 16, per target", {"sampler": "dns", "loss": "bpr", "dns_candidates": 16}),
+    ("MF DNS H 16, shared pool", {"sampler": "dns", "loss": "bpr", "dns_candidates": 16, "neg_share": "batch"}),
+    ("MF DNS H 64, per target", {"sampler": "dns", "loss": "bpr", "dns_candidates": 64}),
+    ("MF SRNS (pool 300)", {"method": "srns", "srns_pool_size": 300, "train_batch_size": 2048,
+                            "learning_rate": 1e-3, "embedding_size": 64}),
+]
+GENERAL_BASELINE = "MF uniform BPR"
 
 
 # --------------------------------------------------------------------------- part 1: one row, in its process
-def time_row(label, keys, data, warmup, steps):
+def time_row(label, keys, data, warmup, steps, general=False):
     from recbole_negs.config.configurator import NegsConfig
     from recbole_negs.quick_start import prepare_run
 
-    config = NegsConfig(model="SASRec", dataset="beauty", config_dict={**SASREC, **data, **keys})
+    model_name, dataset, base = ("BPR", "gowalla", MF) if general else ("SASRec", "beauty", SASREC)
+    config = NegsConfig(model=model_name, dataset=dataset, config_dict={**base, **data, **keys})
     _, model, train_data, _, _, trainer = prepare_run(config)
     model.train()
     optimizer = trainer.optimizer
@@ -84,20 +99,26 @@ def time_row(label, keys, data, warmup, steps):
         if i >= warmup:
             times.append(time.thread_time() - start)
     step = statistics.median(times)
-    return {"label": label, "steps_per_epoch": len(train_data), "step_s": step,
-            "epoch_s": step * len(train_data), "peak_mb": peak_since(base) / 2 ** 20,
+    epoch_end = 0.0
+    if getattr(trainer, "sampler", None) is not None:  # SRNS: new pools and every user's snapshot
+        start = time.thread_time()
+        trainer.sampler.on_epoch_end(0, trainer.user_scores)
+        epoch_end = time.thread_time() - start
+    return {"label": label, "epoch_end_s": epoch_end, "steps_per_epoch": len(train_data), "step_s": step,
+            "epoch_s": step * len(train_data) + epoch_end, "peak_mb": peak_since(base) / 2 ** 20,
             "targets_per_step": getattr(train_data, "targets_per_epoch", len(train_data._dataset)) / len(train_data)}
 
 
-def part_beauty(args):
-    data = _data.dataset_config("beauty", args.data_dir, ".")
+def part_rows(args, general=False):
+    data = _data.dataset_config("gowalla" if general else "beauty", args.data_dir, ".")
     results = []
-    for label, keys in ROWS:
+    for label, keys in (GENERAL_ROWS if general else ROWS):
         if args.rows and label not in args.rows:
             continue
         out = f"row-{len(results)}.json"
         cmd = [sys.executable, "-m", "benchmarks.seq_cost", "--one", label, "--one-out", out,
                "--warmup", str(args.warmup), "--steps", str(args.steps), "--data-json", json.dumps(data)]
+        cmd += ["--general"] if general else []
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": _common_root()}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if done.returncode:
@@ -154,7 +175,7 @@ def part_synthetic(args):
 
 
 # --------------------------------------------------------------------------- report
-def report(beauty, synthetic, args):
+def report(beauty, synthetic, general, args):
     parts = []
     if beauty:
         base = next((r for r in beauty if r["label"] == BASELINE and "error" not in r), None)
@@ -180,13 +201,23 @@ def report(beauty, synthetic, args):
                      markdown_table(["items", "full CE, chunked (s)", "full CE peak rise (MB)",
                                      "shared sampled softmax K 1024 (ms)", "shared peak rise (MB)",
                                      "full CE / shared"], table))
+    if general:
+        base = next((r for r in general if r["label"] == GENERAL_BASELINE and "error" not in r), None)
+        table = [[r["label"], "failed: " + r.get("error", "")] if "error" in r else
+                 [r["label"], r["steps_per_epoch"], f"{r['step_s']:.3f}", f"{r['epoch_end_s']:.1f}",
+                  f"{r['epoch_s']:.1f}", f"{r['epoch_s'] / base['epoch_s']:.2f}x" if base else "",
+                  f"{r['peak_mb']:.0f}"] for r in general]
+        parts.append("## Part 3: BPR/MF on Gowalla, batch 2048\n\n" +
+                     markdown_table(["configuration", "steps / epoch", "CPU s / step", "epoch-end CPU s",
+                                     "CPU s / epoch", "vs uniform", "training peak memory (MB)"], table))
     return "\n\n".join(parts)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _data.add_data_args(parser)
-    parser.add_argument("--part", choices=["all", "beauty", "synthetic"], default="all")
+    parser.add_argument("--part", choices=["all", "beauty", "synthetic", "general"], default="all")
+    parser.add_argument("--general", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rows", nargs="*", help="labels of part 1 to run (default: all)")
@@ -200,7 +231,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     set_threads(1)
     if args.one:
-        result = time_row(args.one, dict(ROWS)[args.one], json.loads(args.data_json), args.warmup, args.steps)
+        rows = dict(GENERAL_ROWS if args.general else ROWS)
+        result = time_row(args.one, rows[args.one], json.loads(args.data_json), args.warmup, args.steps,
+                          args.general)
         with open(args.one_out, "w") as f:
             json.dump(result, f)
         return
@@ -208,12 +241,14 @@ def main(argv=None):
         args.steps, args.warmup, args.catalogs = 2, 1, [10_000, 100_000]
     out = resolve_out(args, "seq_cost")
     use_scratch_dir(args.workdir)
-    beauty = part_beauty(args) if args.part in ("all", "beauty") else []
+    beauty = part_rows(args) if args.part in ("all", "beauty") else []
     synthetic = part_synthetic(args) if args.part in ("all", "synthetic") else []
+    general = part_rows(args, general=True) if args.part in ("all", "general") else []
     with open("seq_cost.json", "w") as f:
-        json.dump({"beauty": beauty, "synthetic": synthetic}, f, indent=1)
-    write_result(out or os.path.abspath("seq_cost-quick.md"), "Sequential training cost: shared, in-batch and mixed negatives against the full softmax",
-                 report(beauty, synthetic, args))
+        json.dump({"beauty": beauty, "synthetic": synthetic, "general": general}, f, indent=1)
+    write_result(out or os.path.abspath("seq_cost-quick.md"),
+                 "Training cost: shared, in-batch and mixed negatives against the full softmax; MF overheads",
+                 report(beauty, synthetic, general, args))
 
 
 if __name__ == "__main__":
