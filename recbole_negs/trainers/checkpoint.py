@@ -62,7 +62,7 @@ def read_user_checkpoint(path, device="cpu"):
     try:
         checkpoint = load_checkpoint(path, device)
     except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError, ... depending on the damage
-        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        reason = (str(error).splitlines() or [""])[0].split(". ")[0][:100] or "no message"
         raise ConfigError(f"{_shown(path)} is not a readable checkpoint ({type(error).__name__}: {reason}); the "
                           "file is damaged, truncated or not written by torch.save: name a .pth file that RecBole "
                           "or recbole-negs saved (saved/*.pth)") from None
@@ -86,6 +86,10 @@ def check_checkpoint_file(config):
         raise ConfigError(f"{_shown(path)} was written for model '{saved_model}', and this run trains "
                           f"'{config['model']}'; resume with --model={saved_model}, or drop checkpoint_file to "
                           "start afresh")
+    saved_learner = _config_value(checkpoint["config"], "learner")
+    if saved_learner is not None and str(saved_learner).lower() != str(config["learner"]).lower():
+        raise ConfigError(f"{_shown(path)} holds the state of optimizer '{saved_learner}', and this run's learner is "
+                          f"'{config['learner']}'; resume with --learner={saved_learner}, or drop checkpoint_file")
 
 
 def _config_value(saved_config, key):
