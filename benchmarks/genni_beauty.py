@@ -34,7 +34,7 @@ def shared_config(args):
     return {
         "hidden_size": args.hidden, "inner_size": 4 * args.hidden, "n_layers": args.layers, "n_heads": 2,
         "MAX_ITEM_LIST_LENGTH": 50, "hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5,
-        "train_batch_size": 256, "learning_rate": 1e-3, "epochs": args.epochs, "stopping_step": args.patience,
+        "train_batch_size": 256, "seq_batch_size_unit": "rows", "learning_rate": 1e-3, "epochs": args.epochs, "stopping_step": args.patience,
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "full"},
         "eval_mask_history": True, "metrics": ["Hit", "NDCG"], "topk": [5, 10], "valid_metric": "NDCG@10",
         "eval_batch_size": 2048,
@@ -48,7 +48,7 @@ def rows(args):
     out = [
         ex.Row("RecBole SASRec, full-softmax CE (reference)", "SASRec", {"sampler": "none", "loss_type": "CE"},
                seeds=args.ce_seeds),
-        ex.Row("plugin full-softmax CE, all positions (sampler catalog)", "SASRec", {"sampler": "catalog", **batch}),
+        ex.Row("plugin full-softmax CE, all positions (loss full_softmax)", "SASRec", {"loss": "full_softmax", **batch}),
         ex.Row(UNIFORM, "SASRec", uniform, paper=PAPER_UNIFORM),
         ex.Row("GenNi beta=1.0 alpha=2.5 k=1 (Table 1)", "SASRec", genni, paper=PAPER_GENNI),
         ex.Row("GenNi beta=0.1 (per position)", "SASRec", dict(genni, genni_beta=0.1)),

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 
-SHORT = {"epochs": 2, "train_batch_size": 512, "eval_batch_size": 4096, "hidden_size": 16, "inner_size": 32,
+SHORT = {"epochs": 2, "train_batch_size": 512, "seq_batch_size_unit": "rows", "eval_batch_size": 4096, "hidden_size": 16, "inner_size": 32,
          "n_layers": 1, "n_heads": 1, "embedding_size": 16, "MAX_ITEM_LIST_LENGTH": 20, "seed": 3,
          "reproducibility": True, "show_progress": False, "state": "ERROR", "metrics": ["NDCG", "Hit"],
          "topk": [10], "valid_metric": "NDCG@10", "eval_max_users": 300}
@@ -31,8 +31,8 @@ ROWS = [
     ("genni per_batch curriculum", "SASRec", {"sampler": "genni", "genni_preselect": "per_batch",
                                               "genni_curriculum": True}),
     ("dns+bce SASRec", "SASRec", {"sampler": "dns", "loss": "bce", "neg_sample_num": 2}),
-    ("full softmax", "SASRec", {"sampler": "catalog", "loss": "sampled_softmax"}),
-    ("full softmax BPR", "BPR", {"sampler": "catalog", "loss": "sampled_softmax"}),
+    ("full softmax", "SASRec", {"loss": "full_softmax"}),
+    ("full softmax BPR", "BPR", {"loss": "full_softmax"}),
     ("ufnrec", "SASRec", {"method": "ufnrec", "ufn_warmup_epochs": 1, "ufn_reverse_threshold": 1,
                           "neg_sample_num": 20}),
     ("ufnrec fcr", "SASRec", {"method": "ufnrec", "ufn_warmup_epochs": 1, "ufn_reverse_threshold": 1,

@@ -1,5 +1,5 @@
 """Every method on its backbone on ml-100k (ships inside the recbole wheel, so anyone can rerun it): SASRec
-with uniform, GenNi and UFNRec beside RecBole's CE and the plugin's full-softmax CE (sampler catalog); MF
+with uniform, GenNi and UFNRec beside RecBole's CE and the plugin's full-softmax CE (loss full_softmax); MF
 (RecBole's BPR model) and LightGCN with uniform, DNS,
 SRNS and PDNS; each table with RecBole's own training of the same model as the reference row.
 
@@ -23,7 +23,7 @@ NAME = "ml100k_methods"
 METRICS = ["recall@10", "ndcg@10"]
 SEQUENTIAL = {  # a small SASRec: RecBole's CE reference trains one row per prefix (97k rows of L50 per epoch)
     "hidden_size": 32, "inner_size": 128, "n_layers": 1, "n_heads": 2, "MAX_ITEM_LIST_LENGTH": 50,
-    "train_batch_size": 256, "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
+    "train_batch_size": 256, "seq_batch_size_unit": "rows", "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
                                            "mode": "full"}, "eval_mask_history": True,
 }
 GENERAL = {"embedding_size": 64, "train_batch_size": 2048}
@@ -45,7 +45,7 @@ def backbones(args):
         "SASRec": ([
             ex.Row("RecBole SASRec, full-softmax CE (reference)", "SASRec",
                    {"sampler": "none", "loss_type": "CE", "epochs": args.ce_epochs or args.epochs}, seeds=args.ce_seeds),
-            ex.Row("plugin full-softmax CE, all positions (sampler catalog)", "SASRec", {"sampler": "catalog"}),
+            ex.Row("plugin full-softmax CE, all positions (loss full_softmax)", "SASRec", {"loss": "full_softmax"}),
             ex.Row(UNIFORM, "SASRec", seq_uniform),
             ex.Row("GenNi (method genni: beta 1, alpha 2.5)", "SASRec", {"method": "genni"}),
             ex.Row("UFNRec (method ufnrec, warm-up 5 epochs, m=2)", "SASRec",

@@ -19,7 +19,7 @@ from recbole_negs.quick_start import prepare_run
 
 H = 16
 SEQUENTIAL = {"hidden_size": 64, "inner_size": 128, "n_layers": 2, "n_heads": 2, "MAX_ITEM_LIST_LENGTH": 50,
-              "train_batch_size": 128}
+              "train_batch_size": 128, "seq_batch_size_unit": "rows"}
 SMALL_SEQUENTIAL = {"hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 20,
                     "train_batch_size": 1024}
 GENERAL = {"embedding_size": 64, "train_batch_size": 2048}

@@ -1,6 +1,6 @@
 """How the samplers' cost per batch and their memory grow with the catalog: synthetic data with n_users =
 n_items = N for N in 10^4, 10^5, 10^6, built in memory (no dataset, no model: a random item table and random
-queries stand in for the encoder, scored through the plugin's ``DotScorer``).
+queries stand in for the encoder, scored through the plugin's ``CandidateScorer``).
 
 * sequential batch: 256 sequences x 50 positions = 12,800 targets (uniform, DNS H16, GenNi beta 0.1 per batch
   and per position, GenNi beta 1, and UFNRec's mining with its 100 uniform negatives per position);
@@ -33,11 +33,12 @@ from benchmarks._common import add_common_args, markdown_table, resolve_out, set
 from benchmarks._plots import line_plot
 
 from recbole.utils import ModelType
-from recbole_negs.backbones import DotScorer
+from recbole_negs.scoring import CandidateScorer
 from recbole_negs.history import UserHistory
 from recbole_negs.losses import sampled_softmax
 from recbole_negs.config.properties import all_defaults, property_file, read_yaml
-from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext, Targets
+from recbole_negs import registry
+from recbole_negs.samplers import SamplingContext, Targets
 from recbole_negs.samplers import srns as srns_module
 from recbole_negs.trainers.ufnrec.mining import FalseNegativeMiner
 
@@ -160,7 +161,7 @@ def general_batch(context, item_table, user_table, g):
 
 def targets(batch, item_table, rows):
     users, positives, positions, queries = batch
-    return Targets(users[:rows], positives[:rows], DotScorer(queries[:rows], item_table),
+    return Targets(users[:rows], positives[:rows], CandidateScorer(queries[:rows], item_table),
                    None if positions is None else positions[:rows])
 
 
@@ -256,15 +257,6 @@ def check_full_ce():
 
 
 # --------------------------------------------------------------------------- one catalog size
-class FakeTrainer:
-    """What SRNS reaches at on_train_start / on_epoch_end: trainer.model.backbone.user_scorer()."""
-
-    def __init__(self, scorer):
-        backbone = type("Backbone", (), {"user_scorer": staticmethod(lambda: scorer)})()
-        self.model = torch.nn.Module()
-        self.model.backbone = backbone
-
-
 def run_size(n, args, log):
     out = {"N": n, "sequential": {}, "general": {}, "loss": {}, "memory": {}}
     started = time.perf_counter()
@@ -293,7 +285,7 @@ def run_size(n, args, log):
     for label, name, overrides in SEQUENTIAL:
         config = sampler_config(name, ModelType.SEQUENTIAL, overrides)
         try:
-            sampler = SAMPLER_CLASSES[name](config, context)
+            sampler = registry.load("sampler", name)(config, context)
             timed_sampler(label, sampler, seq, n_seq, SEQ_LEN, "sequential")
         except (RuntimeError, MemoryError) as err:
             out["sequential"][label] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
@@ -310,7 +302,7 @@ def run_size(n, args, log):
             if name == "srns":
                 out["general"][label] = run_srns(context, item_table, user_table, gen, config, args, log)
             else:
-                sampler = SAMPLER_CLASSES[name](config, context)
+                sampler = registry.load("sampler", name)(config, context)
                 timed_sampler(label, sampler, gen, n_gen, 1, "general")
         except (RuntimeError, MemoryError) as err:
             out["general"][label] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
@@ -319,7 +311,7 @@ def run_size(n, args, log):
 
     # --- loss steps
     table = torch.nn.Parameter(item_table)
-    uniform = SAMPLER_CLASSES["uniform"](sampler_config("uniform", ModelType.SEQUENTIAL, {}), context)
+    uniform = registry.load("sampler", "uniform")(sampler_config("uniform", ModelType.SEQUENTIAL, {}), context)
     for k in (1, 100):
         uniform.num = k
         neg = uniform(targets(seq, item_table, n_seq))
@@ -361,9 +353,9 @@ def run_ufnrec(context, item_table, seq, args, log):
     full = record_bytes <= args.state_budget
     keys = (context.sequence_offsets[users] + positions) if full else torch.arange(len(users))
     base = reset_peak()
-    uniform = SAMPLER_CLASSES["uniform"](config, context)
+    uniform = registry.load("sampler", "uniform")(config, context)
     miner = FalseNegativeMiner(config, context.n_items, context.n_targets if full else len(users), torch.device("cpu"))
-    scorer = DotScorer(queries, item_table)
+    scorer = CandidateScorer(queries, item_table)
     pos_logits = scorer.score(positives[:, None])[:, 0]
     batch = targets(seq, item_table, len(users))
 
@@ -411,8 +403,9 @@ def run_srns(context, item_table, user_table, batch, config, args, log):
         return row
     config = dict(config, srns_pool_size=pool)
     base = reset_peak()
-    sampler = SAMPLER_CLASSES["srns"](config, context)
-    trainer = FakeTrainer(DotScorer(user_table, item_table))
+    sampler = registry.load("sampler", "srns")(config, context)
+    scorer = CandidateScorer(user_table, item_table)
+    trainer = lambda: scorer  # noqa: E731  (what the trainer hands SRNS: every user's scores)
     row["init_s"], row["init_wall_s"] = clock(sampler.on_train_start, trainer)
     if args.srns_epoch_end:
         row["epoch_end_s"], row["epoch_end_wall_s"] = clock(sampler.on_epoch_end, 0, trainer)

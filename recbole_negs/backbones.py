@@ -16,6 +16,8 @@ from recbole.model.abstract_recommender import GeneralRecommender, SequentialRec
 from recbole.utils import ModelType
 
 from recbole_negs.errors import ConfigError
+from recbole_negs.scoring import (CandidateScorer, PredictScorer, train_catalog_scores, train_scores,
+                                  train_shared_scores)
 from recbole_negs.sequence_rows import TARGET_SEQ, WINDOW_START
 
 # Sequential models whose forward(item_seq, item_seq_len) returns the last position's query, scored by a
@@ -54,64 +56,13 @@ class Encoded:
     extra: dict = field(default_factory=dict)
 
 
-class DotScorer:
-    """Detached scores of candidate items for the N targets: what samplers use (under no_grad)."""
-
-    # gathered candidate vectors per chunk are kept under this many floats (~64 MB)
-    chunk_floats = 1 << 24
-
-    def __init__(self, queries, item_vectors, item_bias=None):
-        self.queries = queries.detach()
-        self.item_vectors = item_vectors.detach()
-        self.item_bias = None if item_bias is None else item_bias.detach()
-        self.n_items = self.item_vectors.shape[0]
-        # [D, C] contiguous copies, made once per scorer (per batch), not once per chunk of rows
-        self._table_t = None
-        self._shared = (None, None)
-
-    def _rows(self, rows):
-        return self.queries if rows is None else self.queries[rows]
-
-    def score(self, ids, rows=None):
-        """``ids`` [R, C] candidates for the targets ``rows`` (all N if None) -> [R, C] scores. Many candidates
-        per row: one matmul against the whole table, then a gather (the matmul is far faster per element
-        than gathering item vectors); few: gather the candidates' vectors, in chunks that bound memory."""
-        queries = self._rows(rows)
-        if 5 * ids.shape[1] >= self.n_items:
-            return self.score_catalog(rows).gather(1, ids)
-        step = max(1, self.chunk_floats // max(ids.shape[1] * self.item_vectors.shape[1], 1))
-        out = torch.empty(ids.shape, dtype=queries.dtype, device=queries.device)
-        for start in range(0, ids.shape[0], step):
-            chunk = ids[start:start + step]
-            out[start:start + step] = torch.einsum("rd,rcd->rc", queries[start:start + step], self.item_vectors[chunk])
-        if self.item_bias is not None:
-            out += self.item_bias[ids]
-        return out
-
-    def score_shared(self, ids, rows=None):
-        """``ids`` [C], one candidate set shared by the targets ``rows`` -> [R, C] scores: one matmul."""
-        if self._shared[0] is not ids:  # a contiguous [D, C] is faster; samplers pass one set for all chunks
-            self._shared = (ids, self.item_vectors[ids].t().contiguous())
-        scores = self._rows(rows) @ self._shared[1]
-        if self.item_bias is not None:
-            scores += self.item_bias[ids]
-        return scores
-
-    def score_catalog(self, rows=None):
-        """[R, n_items] scores of every item (column 0 is padding)."""
-        if self._table_t is None:
-            self._table_t = self.item_vectors.t().contiguous()
-        scores = self._rows(rows) @ self._table_t
-        if self.item_bias is not None:
-            scores += self.item_bias
-        return scores
-
-
 class Backbone:
     """Adapter base: dot-product scoring against ``Encoded.item_vectors`` (+ bias)."""
 
     family = ""
     slow = False
+    has_user_queries = False  # a query vector per user (user_scorer works): general models with user tables
+    regularized = False  # the model adds an L2 term on the batch's embeddings (regularization())
     all_position_shift = None  # for all-position rows: 1 = causal (targets shifted), 0 = masked in place
 
     def __init__(self, model, config):
@@ -125,35 +76,33 @@ class Backbone:
         raise NotImplementedError
 
     def score(self, enc: Encoded, ids):
-        """Scores with gradients: ``ids`` [N, C] -> [N, C]. When the catalog's logits [N, n_items] are no larger
-        than the gathered vectors [N, C, D], one matmul against the table and a gather; otherwise gather, then a
-        broadcast product. Forward + backward, 12,800 rows, D = 64, one core (the crossover sits near
-        n_items = C * D): C = 256 of 1,682 items 0.7 s vs 5.2 s gathered; C = 100 of 12,102 items 4.4 s vs 2.3 s;
-        C = 16 of 1,682 items 0.6 s vs 0.35 s."""
-        if ids.shape[1] * enc.item_vectors.shape[1] >= enc.item_vectors.shape[0]:
-            return self.score_catalog(enc).gather(1, ids)
-        scores = (enc.queries[:, None, :] * enc.item_vectors[ids]).sum(dim=-1)
-        return scores if enc.item_bias is None else scores + enc.item_bias[ids]
+        """Scores with gradients of ``ids`` [N, C] for the N targets -> [N, C] (``scoring.train_scores``)."""
+        return train_scores(enc.queries, enc.item_vectors, enc.item_bias, ids)
+
+    def score_shared(self, enc: Encoded, shared, rows=None):
+        """Scores with gradients of shared candidates: [C] for the batch or [R, C] per batch row -> [N, C]."""
+        return train_shared_scores(enc.queries, enc.item_vectors, enc.item_bias, shared, rows, enc.layout)
 
     def score_catalog(self, enc: Encoded):
         """Scores with gradients of every item: [N, n_items] (column 0 is padding)."""
-        scores = enc.queries @ enc.item_vectors.T
-        return scores if enc.item_bias is None else scores + enc.item_bias
+        return train_catalog_scores(enc.queries, enc.item_vectors, enc.item_bias)
 
     def scorer(self, enc: Encoded):
-        return DotScorer(enc.queries, enc.item_vectors, enc.item_bias)
+        """What a model-aware sampler sees of this batch: detached scores of candidates."""
+        return CandidateScorer(enc.queries, enc.item_vectors, enc.item_bias)
 
     def regularization(self, enc: Encoded, neg_ids):
         return 0.0
 
     def user_scorer(self):
-        """Detached scores of any (user, item) pair from the current weights: a DotScorer whose rows are all
+        """Detached scores of any (user, item) pair from the current weights: a CandidateScorer whose rows are all
         users. Only general models have a query per user (SRNS's epoch-end snapshots need one)."""
         raise ConfigError(f"model '{self.config['model']}' has no per-user query vector")
 
 
 class MatrixFactorization(Backbone):
     family = "matrix factorization"
+    has_user_queries = True
 
     def encode(self, interaction):
         users, positives = interaction[self.USER_ID], interaction[self.ITEM_ID]
@@ -161,13 +110,15 @@ class MatrixFactorization(Backbone):
                        interaction=interaction)
 
     def user_scorer(self):
-        return DotScorer(self.model.user_embedding.weight, self.model.item_embedding.weight)
+        return CandidateScorer(self.model.user_embedding.weight, self.model.item_embedding.weight)
 
 
 class GraphPropagation(Backbone):
     """One propagation per batch (as RecBole's own loss does), then dot products of the propagated tables."""
 
     family = "graph propagation"
+    has_user_queries = True
+    regularized = True
 
     def encode(self, interaction):
         model = self.model
@@ -192,7 +143,7 @@ class GraphPropagation(Backbone):
     def user_scorer(self):
         with torch.no_grad():  # one propagation for all users
             user_all, item_all = self.model.forward()
-        return DotScorer(user_all, item_all)
+        return CandidateScorer(user_all, item_all)
 
 
 class _Sequence(Backbone):
@@ -302,26 +253,12 @@ class PredictFallback(Backbone):
         return self._predict(enc.interaction, ids)
 
     def scorer(self, enc):
-        return PredictScorer(self, enc.interaction)
+        interaction = enc.interaction
 
+        def predict(rows, ids):
+            return self._predict(interaction if rows is None else interaction[rows], ids)
 
-class PredictScorer:
-    def __init__(self, backbone, interaction):
-        self.backbone, self.interaction = backbone, interaction
-        self.n_items = backbone.n_items
-
-    def score(self, ids, rows=None):
-        interaction = self.interaction if rows is None else self.interaction[rows]
-        with torch.no_grad():
-            return self.backbone._predict(interaction, ids)
-
-    def score_shared(self, ids, rows=None):
-        n = len(self.interaction) if rows is None else len(torch.arange(len(self.interaction))[rows])
-        return self.score(ids.expand(n, -1), rows)
-
-    def score_catalog(self, rows=None):
-        ids = torch.arange(self.n_items, device=self.interaction[self.backbone.USER_ID].device)
-        return self.score_shared(ids, rows)
+        return PredictScorer(predict, len(enc.positives), self.n_items, enc.positives.device)
 
 
 def adapter_class(config):

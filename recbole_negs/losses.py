@@ -8,16 +8,32 @@ import math
 import torch
 import torch.nn.functional as F
 
+from recbole_negs.errors import ConfigError
 
-def bpr(pos, neg):
+
+def masked(neg, valid):
+    """Negative scores with the entries that are not negatives for their target (``valid`` False: a shared
+    candidate that is the target's positive or excluded for it) at -inf, where they add nothing to a BCE
+    or softmax and get no gradient. ``valid`` None: every entry counts."""
+    return neg if valid is None else neg.masked_fill(~valid, float("-inf"))
+
+
+def pair_mean(terms, valid):
+    """Mean over the valid (positive, negative) pairs."""
+    if valid is None:
+        return terms.mean()
+    return terms.masked_fill(~valid, 0.0).sum() / valid.sum().clamp_min(1)
+
+
+def bpr(pos, neg, valid=None):
     """BPR (Rendle et al. 2009): -ln sigmoid(pos - neg), averaged over all (positive, negative) pairs."""
-    return -F.logsigmoid(pos[:, None] - neg).mean()
+    return pair_mean(-F.logsigmoid(pos[:, None] - neg), valid)
 
 
-def soft_bpr(pos, neg, beta):
+def soft_bpr(pos, neg, beta, valid=None):
     """PDNS's soft BPR (Shi et al. 2023, Eq. 6): -ln sigmoid(beta * (pos - neg)). Its gradient is
     beta * sigmoid(-beta * gap) per pair, so a small beta damps the push on hard (possibly false) negatives."""
-    return -F.logsigmoid(beta * (pos[:, None] - neg)).mean()
+    return pair_mean(-F.logsigmoid(beta * (pos[:, None] - neg)), valid)
 
 
 def bce(pos, neg, pos_weight=1.0):
@@ -38,14 +54,14 @@ def gbce(pos, neg, num_items, t):
     return bce(pos, neg, pos_weight=gbce_beta(neg.shape[1], num_items, t))
 
 
-def sampled_softmax(pos, neg, log_q=None):
+def sampled_softmax(pos, neg, log_q=None, valid=None):
     """Cross-entropy over [positive, K negatives] (Jean et al. 2015). With the proposal log-probabilities
     ``log_q`` of the negatives, each negative logit becomes neg - log(K q): then the sum over negatives is an
     unbiased estimate of the partition function over the catalog, and with all other items as negatives
     under a uniform q it is exactly the full softmax."""
     if log_q is not None:
         neg = neg - (log_q + math.log(neg.shape[1]))
-    logits = torch.cat([pos[:, None], neg], dim=1)
+    logits = torch.cat([pos[:, None], masked(neg, valid)], dim=1)
     return -torch.log_softmax(logits, dim=1)[:, 0].mean()
 
 
@@ -59,23 +75,51 @@ def entry_bce(pos, neg, labels, weights):
     return (terms * weight).sum() / weight.sum()
 
 
-class Loss:
-    """The configured loss as one callable ``loss(pos, neg, log_q=None)``."""
+# name -> the loss of (pos [N], neg [N, K], log_q or None, valid [N, K] or None, config, real item count)
+FORMULAS = {
+    "bpr": lambda pos, neg, log_q, valid, config, n: bpr(pos, neg, valid),
+    "soft_bpr": lambda pos, neg, log_q, valid, config, n: soft_bpr(pos, neg, config["soft_bpr_beta"], valid),
+    "bce": lambda pos, neg, log_q, valid, config, n: bce(pos, masked(neg, valid)),
+    "gbce": lambda pos, neg, log_q, valid, config, n: gbce(pos, masked(neg, valid), n, config["gbce_t"]),
+    "sampled_softmax": lambda pos, neg, log_q, valid, config, n: sampled_softmax(
+        pos, neg, log_q if config["sampled_softmax_logq"] else None, valid),
+}
+
+
+class PairLoss:
+    """The configured loss over the positive's score [N] and its K negatives' scores [N, K], as one callable
+    ``loss(pos, neg, log_q=None)``; ``registry.LOSSES`` names it for every formula above."""
+
+    whole_catalog = False  # True: the loss scores every item itself (FullSoftmaxLoss), no negatives are drawn
 
     def __init__(self, config, num_items):
         self.name = config["loss"]
+        self.config = config
         self.num_items = num_items  # real items, padding excluded
-        self.beta = config["soft_bpr_beta"]
-        self.t = config["gbce_t"]
-        self.use_log_q = bool(config["sampled_softmax_logq"])
+        self.formula = FORMULAS.get(self.name)  # None for the full softmax
 
-    def __call__(self, pos, neg, log_q=None):
-        if self.name == "bpr":
-            return bpr(pos, neg)
-        if self.name == "soft_bpr":
-            return soft_bpr(pos, neg, self.beta)
-        if self.name == "bce":
-            return bce(pos, neg)
-        if self.name == "gbce":
-            return gbce(pos, neg, self.num_items, self.t)
-        return sampled_softmax(pos, neg, log_q if self.use_log_q else None)
+    @classmethod
+    def check_config(cls, config):
+        """Combinations this loss cannot serve, before any data is loaded; none by default."""
+
+    def __call__(self, pos, neg, log_q=None, valid=None):
+        return self.formula(pos, neg, log_q, valid, self.config, self.num_items)
+
+
+class FullSoftmaxLoss(PairLoss):
+    """Cross-entropy over every item: RecBole's CE objective on the plugin's rows (all positions of a sequence
+    in one pass), the reference every sampled configuration is measured against, at the cost of a
+    [N, n_items] logit matrix per batch. No negatives are drawn."""
+
+    whole_catalog = True
+
+    @classmethod
+    def check_config(cls, config):
+        if config["sampler"] != "uniform":
+            raise ConfigError(
+                f"config key 'sampler' = '{config['sampler']}' has no effect with loss 'full_softmax', which "
+                "scores every item and draws no negatives; leave sampler at its default (uniform)")
+
+    def __call__(self, logits, positives):
+        """``logits`` [N, n_items] with the padding column at -inf; ``positives`` [N]."""
+        return F.cross_entropy(logits, positives)

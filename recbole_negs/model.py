@@ -5,11 +5,23 @@
 RecBole's evaluators, checkpoints and ``load_state_dict`` see a plain RecBole model.
 """
 
-import torch
-import torch.nn.functional as F
+from dataclasses import dataclass
 
-from recbole_negs.backbones import build_backbone
-from recbole_negs.samplers.base import Targets
+import torch
+
+
+from recbole_negs.backbones import Encoded, build_backbone
+from recbole_negs.samplers.base import Negatives, Targets
+
+
+@dataclass
+class Step:
+    """One batch after encode -> sample -> score: what a loss needs."""
+
+    enc: Encoded
+    negatives: Negatives
+    pos: torch.Tensor  # [N] scores of the positives, with gradients
+    neg: torch.Tensor  # [N, K] scores of the negatives, with gradients
 
 
 class NegsModel(torch.nn.Module):
@@ -27,7 +39,10 @@ class NegsModel(torch.nn.Module):
         """One encoder pass, then the sampler on the N flat targets (scores detached, under no_grad)."""
         enc = self.backbone.encode(interaction)
         scorer = self.backbone.scorer(enc) if self.sampler.model_aware else None
-        negatives = self.sampler(Targets(enc.users, enc.positives, scorer, enc.positions))
+        rows, n_rows = None, 0
+        if enc.layout is not None:  # the batch row (sequence) of each target, for neg_share: sequence
+            rows, n_rows = torch.nonzero(enc.layout, as_tuple=True)[0], enc.layout.shape[0]
+        negatives = self.sampler(Targets(enc.users, enc.positives, scorer, enc.positions, rows, n_rows))
         return enc, negatives
 
     def score_positives_and_negatives(self, enc, negative_ids):
@@ -35,22 +50,47 @@ class NegsModel(torch.nn.Module):
         scores = self.backbone.score(enc, torch.cat([enc.positives[:, None], negative_ids], dim=1))
         return scores[:, 0], scores[:, 1:]
 
-    def calculate_loss(self, interaction):
-        if self.sampler.whole_catalog:
-            return self.full_softmax_loss(interaction)
+    def score_step(self, enc, negatives):
+        """[N] positive and [N, C] negative scores with gradients: per-target ids in one gather, a shared set
+        in one matmul (N x C memory)."""
+        if negatives.shared is None:
+            return self.score_positives_and_negatives(enc, negatives.ids)
+        pos = self.backbone.score(enc, enc.positives[:, None])[:, 0]
+        rows = None if enc.layout is None else torch.nonzero(enc.layout, as_tuple=True)[0]
+        if negatives.shared.dim() == 2 and rows is None:
+            rows = torch.arange(len(enc.positives), device=pos.device)
+        return pos, self.backbone.score_shared(enc, negatives.shared, rows)
+
+    def step(self, interaction, place=None):
+        """The plugin's training step up to the loss: encode once -> sample -> score -> record statistics.
+        ``place(enc, negatives) -> Negatives`` may rearrange the drawn negatives before they are scored
+        (UFNRec puts a target's recorded negatives in the first slots)."""
         enc, negatives = self.encode_and_sample(interaction)
-        pos, neg = self.score_positives_and_negatives(enc, negatives.ids)
-        self.sampler.record(pos.detach(), neg.detach())
-        return self.loss(pos, neg, negatives.log_q) + self.backbone.regularization(enc, negatives.ids)
+        if place is not None:
+            negatives = place(enc, negatives)
+        pos, neg = self.score_step(enc, negatives)
+        self.sampler.record(pos.detach(), neg.detach(), negatives.valid)
+        return Step(enc, negatives, pos, neg)
+
+    def calculate_loss(self, interaction):
+        if self.loss.whole_catalog:
+            return self.full_softmax_loss(interaction)
+        s = self.step(interaction)
+        loss = self.loss(s.pos, s.neg, s.negatives.log_q, s.negatives.valid)
+        regularization = 0.0
+        if self.backbone.regularized:
+            rows = None if s.enc.layout is None else torch.nonzero(s.enc.layout, as_tuple=True)[0]
+            regularization = self.backbone.regularization(s.enc, s.negatives.per_target_ids(rows))
+        return loss + regularization
 
     def full_softmax_loss(self, interaction):
-        """Cross-entropy over every item (sampler: catalog): the padding column never competes."""
+        """Cross-entropy over every item (loss: full_softmax): the padding column never competes."""
         enc = self.backbone.encode(interaction)
         logits = self.backbone.score_catalog(enc)
         logits = logits.index_fill(1, torch.zeros(1, dtype=torch.long, device=logits.device), float("-inf"))
         self.sampler.record_catalog(logits.detach(), enc.positives)
         none = enc.positives.new_zeros((len(enc.positives), 0))
-        return F.cross_entropy(logits, enc.positives) + self.backbone.regularization(enc, none)
+        return self.loss(logits, enc.positives) + self.backbone.regularization(enc, none)
 
     @torch.no_grad()
     def sample_negatives(self, interaction):

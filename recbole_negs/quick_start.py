@@ -15,14 +15,14 @@ from recbole_negs import compat, distributed
 from recbole_negs.atomic_files import create_dataset
 from recbole_negs.run_log import init_logger, log_start
 from recbole_negs.trainers.checkpoint import load_checkpoint
-from recbole_negs.registry import trainer_class
+from recbole_negs import registry
 from recbole_negs.config.configurator import NegsConfig
 from recbole_negs.errors import DataError
 from recbole_negs.eval_negatives import use_training_items_negatives
-from recbole_negs.losses import Loss
 from recbole_negs.model import NegsModel
-from recbole_negs.samplers import SAMPLER_CLASSES, SamplingContext
+from recbole_negs.samplers.base import SamplingContext
 from recbole_negs.sequence_rows import SequenceRowsDataLoader
+from recbole_negs.trainers import trainer_class
 
 compat.apply()
 
@@ -42,16 +42,20 @@ def build_training(config, model, train_data):
     otherwise a ``NegsModel``, and for sequential models in all-position mode the training loader yields
     one row per user sequence. Raises DataError before training when the data cannot serve the config.
     """
+    train_dataset = train_data._dataset
     if config["sampler"] != "none":
-        train_dataset = train_data._dataset
         context = SamplingContext.from_training_split(train_dataset, config["device"])
-        sampler = SAMPLER_CLASSES[config["sampler"]](config, context)
-        sampler.check_data()
-        model = NegsModel(model, config, sampler, Loss(config, context.n_items - 1))
+        sampler = registry.load("sampler", config["sampler"]).for_config(config)(config, context)
+        loss = registry.load("loss", config["loss"])(config, context.n_items - 1)
+        if not loss.whole_catalog:  # the full softmax draws nothing, so no user can run out of items
+            sampler.check_data()
+        model = NegsModel(model, config, sampler, loss)
         shift = model.backbone.all_position_shift
         if shift is not None:
             train_data = SequenceRowsDataLoader(config, train_dataset, shift, shuffle=config["shuffle"])
     trainer = trainer_class(config)(config, model)
+    if config["sampler"] != registry.NO_SAMPLER:
+        trainer.attach_data(train_dataset)
     return model, train_data, trainer
 
 

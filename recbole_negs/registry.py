@@ -1,45 +1,86 @@
-"""Names to classes (samplers, trainers) and the checks of what can be combined with what."""
+"""The one table of names: every sampler, loss and trainer the plugin has, by the name a config uses.
 
-from recbole.trainer import Trainer
-from recbole.utils import get_trainer
+Configuration reads the names (the key table's allowed values, name checks) without importing any training
+code: a class is named by its module path here and imported only when a run asks for it. Adding a sampler is
+one file under ``samplers/``, one YAML under ``properties/sampler/`` and one line below.
+"""
 
-from recbole_negs.backbones import adapter_class
-from recbole_negs.trainers.checkpoint import CheckpointMixin
+from importlib import import_module
+
 from recbole_negs.errors import ConfigError
-from recbole_negs.samplers import SAMPLER_CLASSES
-from recbole_negs.trainers import TRAINER_CLASSES
+
+SAMPLERS = {
+    "uniform": "recbole_negs.samplers.uniform:UniformSampler",
+    "popularity": "recbole_negs.samplers.popularity:PopularitySampler",
+    "dns": "recbole_negs.samplers.dns:DynamicNegativeSampler",
+    "genni": "recbole_negs.samplers.genni:GenNiSampler",
+    "srns": "recbole_negs.samplers.srns:SRNSSampler",
+    "in_batch": "recbole_negs.samplers.in_batch:InBatchSampler",
+    "mixed": "recbole_negs.samplers.mixed:MixedSampler",
+}
+LOSSES = {
+    "bpr": "recbole_negs.losses:PairLoss",
+    "soft_bpr": "recbole_negs.losses:PairLoss",
+    "bce": "recbole_negs.losses:PairLoss",
+    "sampled_softmax": "recbole_negs.losses:PairLoss",
+    "gbce": "recbole_negs.losses:PairLoss",
+    "full_softmax": "recbole_negs.losses:FullSoftmaxLoss",
+}
+TRAINERS = {
+    "negs": "recbole_negs.trainers.negs:NegsTrainer",
+    "ufnrec": "recbole_negs.trainers.ufnrec.trainer:UFNRecTrainer",
+}
+# Backbone adapters are chosen by model name (backbones.adapter_class); this names the function that does.
+ADAPTERS = "recbole_negs.backbones:adapter_class"
+# `sampler: none` keeps RecBole's own training; presets are the files under properties/method/.
+NO_SAMPLER = "none"
+RENAMED = {("sampler", "catalog"): "loss: full_softmax (the full softmax is a loss, not a sampler)"}
+
+KINDS = {"sampler": SAMPLERS, "loss": LOSSES, "trainer": TRAINERS}
+
+
+def names(kind):
+    """The names a config may use for ``kind`` (sampler names include ``none``)."""
+    table = tuple(KINDS[kind])
+    return (NO_SAMPLER,) + table if kind == "sampler" else table
+
+
+def load(kind, name):
+    """The class registered as ``name``; an unknown name is a ConfigError naming the allowed ones."""
+    table = KINDS[kind]
+    if name not in table:
+        hint = RENAMED.get((kind, name))
+        raise ConfigError(f"config key '{kind}' = {name!r} is " + (f"now spelled {hint}" if hint else "invalid")
+                          + f"; allowed: {'|'.join(names(kind))}")
+    module, attribute = table[name].split(":")
+    return getattr(import_module(module), attribute)
+
+
+def load_path(path):
+    module, attribute = path.split(":")
+    return getattr(import_module(module), attribute)
 
 
 def check_components(config):
     """Combinations the plugin cannot serve, found from the config alone (before any data is loaded)."""
     sampler = config["sampler"]
-    if sampler == "none":
+    if sampler == NO_SAMPLER:
         if config["trainer"] != "negs":
             raise ConfigError(f"config key 'trainer' = '{config['trainer']}' draws its own negatives and needs a "
                               "plugin sampler; with sampler: none allowed: negs")
         return
-    if sampler not in SAMPLER_CLASSES:
-        raise ConfigError(f"config key 'sampler' = '{sampler}' is not available yet; allowed: none|"
-                          + "|".join(SAMPLER_CLASSES))
-    if config["trainer"] not in TRAINER_CLASSES:
-        raise ConfigError(f"config key 'trainer' = '{config['trainer']}' is not available yet; allowed: "
-                          + "|".join(TRAINER_CLASSES))
-    recbole_trainer = get_trainer(config["MODEL_TYPE"], config["model"])
-    if recbole_trainer is not Trainer:
+    sampler_class, loss_class, trainer_class = (load(kind, config[kind]) for kind in ("sampler", "loss", "trainer"))
+    recbole_trainer = load_path("recbole.utils:get_trainer")(config["MODEL_TYPE"], config["model"])
+    if recbole_trainer is not load_path("recbole.trainer:Trainer"):
         raise ConfigError(
             f"model '{config['model']}' trains with RecBole's {recbole_trainer.__name__}, which the plugin's "
             "samplers do not drive; use sampler: none for it")
-    adapter_class(config)
-    SAMPLER_CLASSES[sampler].check_config(config)
-    TRAINER_CLASSES[config["trainer"]].check_config(config)
-
-
-def trainer_class(config):
-    """The trainer for a run: the plugin's for plugin samplers; for sampler: none RecBole's own trainer for the
-    model, with the plugin's checkpoint handling (torch >= 2.6 loads, unique names, atomic writes)."""
-    if config["sampler"] != "none":
-        return TRAINER_CLASSES[config["trainer"]]
-    recbole_trainer = get_trainer(config["MODEL_TYPE"], config["model"])
-    if recbole_trainer is Trainer:
-        return TRAINER_CLASSES["negs"]
-    return type(f"Negs{recbole_trainer.__name__}", (CheckpointMixin, recbole_trainer), {})
+    adapter = load_path(ADAPTERS)(config)
+    sampler_class.check_config(config)
+    loss_class.check_config(config)
+    if sampler_class.needs_user_scores and not adapter.has_user_queries:
+        raise ConfigError(
+            f"config key 'sampler' = '{sampler}' needs a model with user and item tables scored by a dot product "
+            f"(BPR, LightGCN, NGCF), to score every user's items at each epoch end; model "
+            f"'{config['model']}' is served through its {adapter.family}")
+    trainer_class.check_config(config)

@@ -84,20 +84,32 @@ def build_rows(train_dataset, config, shift):
     return rows, int(length.sum())
 
 
+def rows_per_batch(config, rows, targets):
+    """Rows in one batch. ``seq_batch_size_unit: targets`` reads ``train_batch_size`` as targets, as RecBole's
+    prefix rows do (one target each): train_batch_size / (mean targets per row) rows, so that an epoch makes
+    about targets / train_batch_size optimizer steps, RecBole's count. ``rows`` reads it as rows."""
+    size = config["train_batch_size"]
+    if config["seq_batch_size_unit"] == "rows" or targets == 0:
+        return size
+    return max(1, round(size * rows / targets))
+
+
 class SequenceRowsDataLoader(AbstractDataLoader):
-    """Iterates all-position rows; ``train_batch_size`` counts rows (users or windows), not targets.
-    The RecBole training dataset stays attached (``_dataset``) for everything else that reads it."""
+    """Iterates all-position rows, ``rows_per_batch`` at a time. The RecBole training dataset stays attached
+    (``_dataset``) for everything else that reads it."""
 
     def __init__(self, config, train_dataset, shift, shuffle=True):
         self.rows, self.targets_per_epoch = build_rows(train_dataset, config, shift)
         self.sample_size = len(self.rows)
         super().__init__(config, train_dataset, None, shuffle=shuffle)
+        steps = -(-len(self.rows) // self.step)
         getLogger().info(
             f"recbole-negs: all-position rows ({config['seq_long_policy']}): {len(self.rows)} rows, "
-            f"{self.targets_per_epoch} training targets per epoch")
+            f"{self.targets_per_epoch} training targets, {self.step} rows per batch (train_batch_size "
+            f"{config['train_batch_size']} counts {config['seq_batch_size_unit']}), {steps} steps per epoch")
 
     def _init_batch_size_and_step(self):
-        self.step = self.config["train_batch_size"]
+        self.step = rows_per_batch(self.config, len(self.rows), self.targets_per_epoch)
         self.set_batch_size(self.step)
 
     def collate_fn(self, index):

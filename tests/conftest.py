@@ -16,7 +16,7 @@ from recbole_negs.quick_start import prepare_run
 
 SMALL = {
     "hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, "embedding_size": 16,
-    "MAX_ITEM_LIST_LENGTH": 20, "epochs": 1, "train_batch_size": 256, "eval_batch_size": 4096,
+    "MAX_ITEM_LIST_LENGTH": 20, "epochs": 1, "train_batch_size": 256, "seq_batch_size_unit": "rows", "eval_batch_size": 4096,
     "show_progress": False, "state": "ERROR", "seed": 7, "reproducibility": True, "metrics": ["NDCG", "Hit"],
     "topk": [10], "valid_metric": "NDCG@10", "checkpoint_dir": "saved",
 }

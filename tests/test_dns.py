@@ -6,7 +6,7 @@ import torch
 from recbole.utils import ModelType
 from scipy.stats import chisquare
 
-from recbole_negs.backbones import DotScorer
+from recbole_negs.scoring import CandidateScorer
 from recbole_negs.errors import ConfigError, DataError
 from recbole_negs.samplers import DynamicNegativeSampler, Targets
 
@@ -23,7 +23,7 @@ def context(histories=HISTORIES, n_items=N_ITEMS):
 
 
 def config(**kw):
-    base = dict(neg_sample_num=1, neg_exclude="target", neg_sample_replacement=True, dns_candidates=4,
+    base = dict(neg_sample_num=1, neg_exclude="target", neg_sample_replacement=True, neg_share="target", dns_candidates=4,
                 MODEL_TYPE=ModelType.GENERAL, model="BPR")
     return {**base, **kw}
 
@@ -34,7 +34,7 @@ def targets(user, positive, n, scorer=None):
 
 def id_scorer(n, n_items=N_ITEMS):
     """Every row's query is 1 and item i's vector is i: the score of an item is its id."""
-    return DotScorer(torch.ones(n, 1), torch.arange(n_items, dtype=torch.float32)[:, None])
+    return CandidateScorer(torch.ones(n, 1), torch.arange(n_items, dtype=torch.float32)[:, None])
 
 
 def free_items(u):
@@ -95,7 +95,7 @@ def test_dns_with_h_equal_to_k_draws_uniformly_over_the_allowed_items():
     # limiting case: H = K = 1 keeps every candidate, whatever the scores
     torch.manual_seed(5)
     sampler = DynamicNegativeSampler(config(dns_candidates=1), context())
-    scorer = DotScorer(torch.randn(DRAWS, 3), torch.randn(N_ITEMS, 3))
+    scorer = CandidateScorer(torch.randn(DRAWS, 3), torch.randn(N_ITEMS, 3))
     out = sampler(targets(0, 3, DRAWS, scorer))
     counts = np.bincount(out.ids.flatten().numpy(), minlength=N_ITEMS)
     allowed = [i for i in range(1, N_ITEMS) if i != 3]
@@ -120,7 +120,7 @@ def test_dns_with_every_allowed_item_as_candidate_returns_exactly_the_k_best_tar
     # H = the number of allowed items, without replacement: every allowed item is a candidate
     sampler = DynamicNegativeSampler(
         config(neg_sample_num=k, neg_sample_replacement=False, dns_candidates=N_ITEMS - 2), context())
-    got = sampler(Targets(torch.randint(0, 3, (n,)), positives, DotScorer(queries, items))).ids
+    got = sampler(Targets(torch.randint(0, 3, (n,)), positives, CandidateScorer(queries, items))).ids
     expected = k_best(queries, items, [{int(p)} for p in positives], k)
     assert torch.equal(got, expected), "DNS did not return the K best allowed items in score order"
 
@@ -133,7 +133,7 @@ def test_dns_with_every_allowed_item_as_candidate_returns_exactly_the_k_best_his
     sampler = DynamicNegativeSampler(
         config(neg_sample_num=k, neg_exclude="history", neg_sample_replacement=False,
                dns_candidates=len(free_items(user))), context())
-    got = sampler(targets(user, 1, n, DotScorer(queries, items))).ids
+    got = sampler(targets(user, 1, n, CandidateScorer(queries, items))).ids
     expected = k_best(queries, items, [HISTORIES[user]] * n, k)
     assert torch.equal(got, expected), f"user {user}: DNS did not return the K best free items in score order"
 

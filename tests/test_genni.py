@@ -9,7 +9,7 @@ import torch
 from recbole.utils import ModelType
 from scipy.stats import chisquare
 
-from recbole_negs.backbones import DotScorer
+from recbole_negs.scoring import CandidateScorer
 from recbole_negs.samplers import GenNiSampler, Targets
 from recbole_negs.samplers.genni import scheduled_beta
 
@@ -28,9 +28,9 @@ def context(histories=HISTORIES, n_items=N_ITEMS):
 
 
 def config(**kw):
-    base = dict(neg_sample_num=1, neg_exclude="target", neg_sample_replacement=True, genni_alpha=2.5,
+    base = dict(neg_sample_num=1, neg_exclude="target", neg_sample_replacement=True, neg_share="target", genni_alpha=2.5,
                 genni_beta=1.0, genni_beta_schedule=None, genni_preselect="per_position", genni_curriculum=False,
-                genni_alpha_step=0.05, genni_alpha_bounds=[0.0, 6.0], MODEL_TYPE=ModelType.SEQUENTIAL,
+                genni_alpha_step=0.05, genni_alpha_bounds=[0.0, 6.0], genni_group_rows=1, MODEL_TYPE=ModelType.SEQUENTIAL,
                 model="SASRec")
     return {**base, **kw}
 
@@ -43,7 +43,7 @@ def scorer(n, n_items=N_ITEMS, sign=None):
     """Query 1 (or ``sign[row]``) for every row, item i's vector i / (n_items - 1): a row scores item i as
     sign * i / (n_items - 1)."""
     queries = torch.ones(n, 1) if sign is None else sign.float()[:, None]
-    return DotScorer(queries, item_scores(n_items)[:, None])
+    return CandidateScorer(queries, item_scores(n_items)[:, None])
 
 
 def targets(user, positive, n, n_items=N_ITEMS):
@@ -273,6 +273,52 @@ def test_sparse_sets_include_each_allowed_item_with_probability_size_over_allowe
     assert p > 1e-3, f"inclusion not uniform (p={p:.2e})"
     tilt = np.linspace(0.9, 1.1, len(allowed))  # a 10% preference for high ids must be visible
     assert chi2_p(counts[allowed], tilt) < 1e-6, "a tilted inclusion not rejected"
+
+
+# --- (4b) grouped per-position sets (genni_group_rows > 1): Algorithm 1's law per target at a beta share's cost
+
+@pytest.mark.parametrize("exclude,user,positive", [("target", 2, 50), ("history", 0, 50), ("history", 1, 3)])
+def test_grouped_sets_hold_set_size_allowed_items_each_included_with_probability_size_over_allowed(
+        exclude, user, positive):
+    torch.manual_seed(33)
+    sampler = GenNiSampler(config(genni_alpha=0.0, genni_beta=0.1, neg_exclude=exclude, genni_group_rows=16),
+                           context())
+    n, size = 12_800, sampler.set_size()
+    t = targets(user, positive, n)
+    candidates, logits = sampler._candidates(t.scorer, slice(0, n), Targets(t.users, t.positives), size, None)
+    kept = torch.isfinite(logits)
+    assert bool((kept.sum(dim=1) == size).all()), "a target's set does not hold exactly set_size items"
+    chosen = candidates[kept].view(n, size)
+    allowed = free_items(user) if exclude == "history" else [i for i in range(1, N_ITEMS) if i != positive]
+    assert not set(chosen.unique().tolist()) - set(allowed), "an excluded item pre-selected"
+    assert (chosen.sort(dim=1).values.diff(dim=1) > 0).all(), "a set holds an item twice"
+    assert torch.equal(logits[kept].view(n, size), item_scores()[chosen]), "logits are not the items' scores"
+    sets = {tuple(sorted(row)) for row in chosen.tolist()}
+    assert len(sets) <= math.ceil(n / 16) < n, "targets of one group do not share the draw of their set"
+    # the 800 groups' sets are the independent draws: each allowed item in size / allowed of them
+    counts = counts_of(chosen) / 16
+    assert np.allclose(counts[allowed].mean() / (n / 16), size / len(allowed))
+    p = chi2_p(counts[allowed], np.ones(len(allowed)))
+    assert p > 1e-3, f"inclusion not uniform (p={p:.2e})"
+    tilt = np.linspace(0.8, 1.2, len(allowed))
+    assert chi2_p(counts[allowed], tilt) < 1e-6, "a tilted inclusion not rejected"
+
+
+def test_grouped_draws_follow_the_same_law_as_independent_sets():
+    """At beta 0.1, alpha 2.5: the negatives' frequencies under grouped sets match those of independent
+    per-target sets (Algorithm 1), item by item."""
+    torch.manual_seed(34)
+    n = 80_000  # groups of 4: 20,000 independent set draws
+    independent = sparse(GenNiSampler(config(genni_beta=0.1, neg_exclude="history"), context()))
+    grouped = GenNiSampler(config(genni_beta=0.1, neg_exclude="history", genni_group_rows=4), context())
+    a = counts_of(independent(targets(1, 50, n)).ids) / n
+    b = counts_of(grouped(targets(1, 50, n)).ids) / n
+    flat = GenNiSampler(config(genni_alpha=0.0, genni_beta=0.1, neg_exclude="history", genni_group_rows=4),
+                        context())
+    c = counts_of(flat(targets(1, 50, n)).ids) / n
+    # sampling noise alone: about 0.02 here (two independent-set runs differ by 0.028 at n = 40,000)
+    assert 0.5 * np.abs(a - b).sum() < 0.035, "grouped and independent sets draw different negatives"
+    assert 0.5 * np.abs(a - c).sum() > 0.1, "the comparison cannot tell alpha 2.5 from alpha 0"
 
 
 # --- (5) beta schedule

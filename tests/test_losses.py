@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recbole_negs.losses import Loss, bce, bpr, gbce, gbce_beta, sampled_softmax, soft_bpr
+from recbole_negs import registry
+from recbole_negs.errors import ConfigError
+from recbole_negs.losses import FORMULAS, bce, bpr, gbce, gbce_beta, sampled_softmax, soft_bpr
 
 
 @pytest.fixture
@@ -96,6 +98,31 @@ def test_loss_dispatches_each_name(scores):
     assert len({round(v, 9) for v in values}) == len(values), "fixture must tell the losses apart"
     for name, value in expected.items():
         cfg = dict(loss=name, soft_bpr_beta=0.5, gbce_t=0.75, sampled_softmax_logq=True)
-        assert torch.equal(Loss(cfg, n_items)(pos, neg, log_q), value), name
+        assert torch.equal(registry.load("loss", name)(cfg, n_items)(pos, neg, log_q), value), name
     cfg = dict(loss="sampled_softmax", soft_bpr_beta=0.5, gbce_t=0.75, sampled_softmax_logq=False)
-    assert torch.equal(Loss(cfg, n_items)(pos, neg, log_q), sampled_softmax(pos, neg))
+    assert torch.equal(registry.load("loss", "sampled_softmax")(cfg, n_items)(pos, neg, log_q), sampled_softmax(pos, neg))
+
+
+def test_unknown_loss_name_raises():
+    """No name falls through to a default loss."""
+    with pytest.raises(ConfigError) as error:
+        registry.load("loss", "softmax")
+    assert "'loss' = 'softmax'" in str(error.value) and "full_softmax" in str(error.value)
+
+
+def test_key_table_allows_exactly_the_registered_names():
+    """The key table, validation and the registry cannot drift apart: one list of names."""
+    from recbole_negs.config.keys import KEY_BY_NAME
+    from recbole_negs.config.properties import method_names
+
+    for kind in ("sampler", "loss", "trainer"):
+        assert KEY_BY_NAME[kind].allowed.split("|") == list(registry.names(kind))
+        for name in registry.names(kind):
+            assert KEY_BY_NAME[kind].check(name)
+            if kind == "loss":
+                loss = registry.load(kind, name)({"loss": name}, 10)
+                assert loss.name == name and (loss.whole_catalog or name in FORMULAS)
+            elif name != registry.NO_SAMPLER:
+                assert registry.load(kind, name).name == name
+        assert not KEY_BY_NAME[kind].check("no_such_" + kind)
+    assert KEY_BY_NAME["method"].allowed.split("|") == ["none", *method_names()]

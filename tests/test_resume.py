@@ -19,6 +19,10 @@ METHODS = {
     "dns": ("BPR", {"sampler": "dns", "loss": "soft_bpr", "train_batch_size": 4096}),
     "srns": ("BPR", {"method": "srns", "srns_pool_size": 40, "srns_warmup": 2, "train_batch_size": 4096}),
     "genni": ("SASRec", {"sampler": "genni", "genni_curriculum": True, "genni_beta": 0.2, "train_batch_size": 512}),
+    "shared": ("SASRec", {"sampler": "uniform", "loss": "sampled_softmax", "neg_share": "batch",
+                          "neg_sample_num": 64, "train_batch_size": 512}),
+    "in_batch": ("SASRec", {"sampler": "mixed", "neg_sample_num": 64, "mixed_uniform_num": 32,
+                            "train_batch_size": 512}),
     "ufnrec": ("SASRec", {"method": "ufnrec", "ufn_warmup_epochs": 1, "ufn_reverse_threshold": 1,
                           "neg_sample_num": 5, "train_batch_size": 512}),
 }

@@ -25,7 +25,7 @@ def context(histories=HISTORIES, counts=COUNTS):
 
 
 def config(**kw):
-    base = dict(neg_sample_num=1, neg_exclude="history", neg_sample_replacement=True, popularity_alpha=1.0,
+    base = dict(neg_sample_num=1, neg_exclude="history", neg_sample_replacement=True, neg_share="target", popularity_alpha=1.0,
                 MODEL_TYPE=ModelType.GENERAL, model="BPR")
     return {**base, **kw}
 

@@ -9,7 +9,7 @@ import torch
 
 from recbole.utils import ModelType
 
-from recbole_negs.backbones import DotScorer
+from recbole_negs.scoring import CandidateScorer
 from recbole_negs.errors import ConfigError
 from recbole_negs.samplers import srns as srns_module
 from recbole_negs.samplers.base import Targets
@@ -20,7 +20,7 @@ from conftest import context_from_histories
 
 # --------------------------------------------------------------------------- fixtures
 def make_config(**over):
-    config = {"neg_sample_num": 1, "neg_exclude": "history", "neg_sample_replacement": True,
+    config = {"neg_sample_num": 1, "neg_exclude": "history", "neg_sample_replacement": True, "neg_share": "target",
               "srns_pool_size": 4, "srns_s1": 3, "srns_s2": 4, "srns_tau": 1.0, "srns_alpha": 5.0,
               "srns_warmup": 50, "srns_mode": "real", "MODEL_TYPE": ModelType.GENERAL, "model": "BPR"}
     config.update(over)
@@ -32,36 +32,26 @@ def make_context(histories, n_items):
     return context_from_histories(dict(enumerate(histories)), n_items, torch.zeros(n_items, dtype=torch.long))
 
 
-class FakeBackbone:
+class UserScores:
+    """What the trainer hands SRNS at on_train_start / on_epoch_end: a callable returning detached scores of
+    every user's items under the current weights."""
+
     def __init__(self, users, items):
         self.users, self.items = users, items
 
-    def user_scorer(self):
-        return DotScorer(self.users, self.items)
-
-
-class FakeModel(torch.nn.Module):
-    def __init__(self, backbone):
-        super().__init__()
-        self.backbone = backbone
-
-
-class FakeTrainer:
-    """What the sampler reaches at on_train_start / on_epoch_end: trainer.model.backbone.user_scorer()."""
-
-    def __init__(self, users, items):
-        self.model = FakeModel(FakeBackbone(users, items))
+    def __call__(self):
+        return CandidateScorer(self.users, self.items)
 
     def set(self, users=None, items=None):
         if users is not None:
-            self.model.backbone.users = users
+            self.users = users
         if items is not None:
-            self.model.backbone.items = items
+            self.items = items
 
 
 def targets_for(users, positives, user_table, item_table):
     users, positives = torch.as_tensor(users), torch.as_tensor(positives)
-    return Targets(users, positives, DotScorer(user_table[users], item_table))
+    return Targets(users, positives, CandidateScorer(user_table[users], item_table))
 
 
 def sig(x):
@@ -96,7 +86,7 @@ def run_history(**config):
     """SRNS over the hand-made history, stopped at the start of epoch 6 with memory = items 2, 3, 4."""
     context = make_context([[], [1]], 6)
     sampler = SRNSSampler(make_config(**config), context)
-    trainer = FakeTrainer(torch.ones(2, 1), table_at(0))
+    trainer = UserScores(torch.ones(2, 1), table_at(0))
     sampler.on_train_start(trainer)
     for epoch in range(6):
         sampler.on_epoch_start(epoch)
@@ -180,7 +170,7 @@ def test_every_choosable_item_has_its_snapshots_and_the_window_is_five_epochs(po
         items = torch.tensor([[100.0 * i, 1.0] for i in range(41)])
         return users, items
 
-    trainer = FakeTrainer(*at(0))
+    trainer = UserScores(*at(0))
     sampler.on_train_start(trainer)
     born = {slot: 0 for slot in range(5)}  # snapshot time at which each live pool got its first score
     history = context.history
@@ -213,7 +203,7 @@ def test_std_window_drops_snapshots_older_than_five_epochs():
     context = make_context([[], [1]], 4)
     sampler = SRNSSampler(make_config(srns_pool_size=4, srns_s1=2), context)
     values = [5.0, -5.0, 5.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # candidate 2 at s = 0..9; positive at 0
-    trainer = FakeTrainer(torch.ones(2, 1), item_table([0, 0, values[0], 0]))
+    trainer = UserScores(torch.ones(2, 1), item_table([0, 0, values[0], 0]))
     sampler.on_train_start(trainer)
     for epoch in range(9):
         sampler.on_epoch_start(epoch)
@@ -253,7 +243,7 @@ def test_refresh_keeps_distinct_pool_slots_and_favours_high_scores_as_tau_falls(
         context = make_context(histories, n_items)
         sampler = SRNSSampler(make_config(srns_pool_size=30, srns_s1=4, srns_s2=8, srns_tau=tau), context)
         items = item_table([0.0] + [i / 10 for i in range(1, n_items)])  # higher id, higher score
-        trainer = FakeTrainer(torch.ones(n_users, 1), items)
+        trainer = UserScores(torch.ones(n_users, 1), items)
         sampler.on_train_start(trainer)
         sampler.on_epoch_start(0)
         users = torch.arange(1, n_users)
@@ -277,7 +267,7 @@ def test_memory_slots_stay_distinct_when_fresh_slots_wrap_round_the_pool(pool_si
     context = make_context([[], [1], [2], [3]], 9)
     sampler = SRNSSampler(make_config(srns_pool_size=pool_size, srns_s1=3, srns_s2=s2, srns_tau=0.5), context)
     users_table, items = torch.randn(4, 2), torch.randn(9, 2)
-    sampler.on_train_start(FakeTrainer(users_table, items))
+    sampler.on_train_start(UserScores(users_table, items))
     for _ in range(20):
         sampler(targets_for([1, 2, 3, 1], [1, 2, 3, 1], users_table, items))
         assert_distinct_slots(sampler.memory[1:], pool_size)
@@ -295,7 +285,7 @@ def test_a_user_seen_twice_in_a_batch_updates_once(monkeypatch):
     context = make_context([[], [1], [2]], 10)
     sampler = SRNSSampler(make_config(srns_pool_size=6), context)
     items = torch.randn(10, 2)
-    sampler.on_train_start(FakeTrainer(torch.randn(3, 2), items))
+    sampler.on_train_start(UserScores(torch.randn(3, 2), items))
     sampler(targets_for([1, 2, 1, 1], [1, 2, 1, 1], torch.randn(3, 2), items))
     assert calls == [2]
     unique, first, inverse = first_occurrence(torch.tensor([5, 3, 5, 3, 7]))
@@ -310,7 +300,7 @@ def test_never_returns_a_training_item():
     context = make_context(histories, n_items)
     sampler = SRNSSampler(make_config(srns_pool_size=40, srns_s1=4, srns_s2=6, srns_warmup=2), context)
     users_table, items = torch.randn(n_users, 4), torch.randn(n_items, 4)
-    trainer = FakeTrainer(users_table, items)
+    trainer = UserScores(users_table, items)
     sampler.on_train_start(trainer)
     history = context.history
     for epoch in range(8):
@@ -342,7 +332,7 @@ def test_synthetic_mode_feeds_a_false_negative_and_uses_epoch_start_raw_scores()
     sampler.set_false_negatives(false_negatives)
     known = {1: {20}, 2: {21, 23}, 3: {22}}
     users_table, items = torch.randn(n_users, 3), torch.randn(n_items, 3)
-    trainer = FakeTrainer(users_table, items)
+    trainer = UserScores(users_table, items)
     sampler.on_train_start(trainer)
     epoch_start = {}
     for epoch in range(8):
@@ -385,7 +375,7 @@ def test_state_dict_round_trip_restores_pools_snapshots_and_memory(mode):
     config = make_config(srns_mode=mode, srns_pool_size=5, srns_s1=2)
     sampler = SRNSSampler(config, context)
     users_table, items = torch.randn(9, 3), torch.randn(20, 3)
-    trainer = FakeTrainer(users_table, items)
+    trainer = UserScores(users_table, items)
     sampler.on_train_start(trainer)
     batch = ([1, 2, 3, 8, 1], [1, 2, 3, 8, 2])
     for epoch in range(7):
@@ -440,10 +430,7 @@ def _full_config(**over):
 
 
 def _register(monkeypatch):
-    from recbole_negs.samplers import SAMPLER_CLASSES
-
-    if "srns" not in SAMPLER_CLASSES:
-        monkeypatch.setitem(SAMPLER_CLASSES, "srns", SRNSSampler)
+    """SRNS is registered by name (recbole_negs.registry.SAMPLERS); nothing to add."""
 
 
 def test_config_refuses_srns_for_sasrec(monkeypatch, tmp_path):

@@ -389,7 +389,7 @@ def test_keys_name_the_target_in_the_users_training_sequence(pipeline, in_tmp):
     for batch in rows:
         with torch.no_grad():
             enc = net.backbone.encode(batch)
-        keys = (trainer.offsets[enc.users] + enc.positions).tolist()
+        keys = trainer.targets.keys(enc.users, enc.positions).tolist()
         for user, key, positive in zip(enc.users.tolist(), keys, enc.positives.tolist()):
             assert start[user] <= key < end[user] and items[key] == positive
         seen.update(keys)
@@ -414,7 +414,7 @@ def test_total_loss_is_twice_mean_bce_plus_lambda_consistency(pipeline, in_tmp):
     with torch.no_grad():
         enc = net.backbone.encode(batch)
     n = len(enc.positives)
-    keys = trainer.offsets[enc.users] + enc.positions
+    keys = trainer.targets.keys(enc.users, enc.positions)
     rng = torch.Generator().manual_seed(3)
     uniform = torch.randint(1, net.model.n_items, (n, K), generator=rng)
     net.sampler.sample = lambda targets: Negatives(uniform.clone(), None)

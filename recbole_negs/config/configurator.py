@@ -12,8 +12,8 @@ from recbole.config import Config
 from recbole.utils import ModelType
 
 from recbole_negs import compat, distributed
-from recbole_negs.registry import check_components
 from recbole_negs.errors import ConfigError
+from recbole_negs import registry
 from recbole_negs.config.keys import KEYS, LOSSES, METHODS, SAMPLERS, TRAINERS, check_unknown_keys, check_value
 from recbole_negs.config.properties import property_file, read_yaml
 from recbole_negs.config.user_checks import check_config, check_model_name, read_config_files
@@ -27,6 +27,8 @@ def _name(value, key):
         return value.lower()
     if value is None and key in ("sampler", "method"):
         return "none"
+    if isinstance(value, str) and key in registry.KINDS:
+        registry.load(key, value.lower())  # a renamed spelling gets its own message
     raise ConfigError(f"config key '{key}' = {value!r} is invalid; allowed: {'|'.join(NAME_KEYS[key])}")
 
 
@@ -121,5 +123,5 @@ def validate(config):
     for key in KEYS:
         if key.name in final:
             check_value(key.name, final[key.name])
-    check_components(config)
+    registry.check_components(config)
     check_config(config)

@@ -10,12 +10,14 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Tuple
 
+from recbole_negs import registry
+from recbole_negs.config.properties import method_names
 from recbole_negs.errors import ConfigError
 
-SAMPLERS = ("none", "uniform", "popularity", "dns", "genni", "srns", "catalog")
-LOSSES = ("bpr", "soft_bpr", "bce", "sampled_softmax", "gbce")
-TRAINERS = ("negs", "ufnrec")
-METHODS = ("none", "pdns", "srns", "genni", "ufnrec")
+SAMPLERS = registry.names("sampler")
+LOSSES = registry.names("loss")
+TRAINERS = registry.names("trainer")
+METHODS = ("none",) + method_names()
 UFN_VARIANTS = ("ufn", "fmr", "fcr", "removal", "variance")
 
 # Keys starting with these belong to the plugin; a misspelt one is reported instead of silently ignored.
@@ -79,10 +81,10 @@ INF = float("inf")
 KEYS: Tuple[Key, ...] = (
     # --- what to train with
     Key("sampler", "|".join(SAMPLERS),
-        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives); `catalog` "
-        "samples nothing and trains the full-softmax CE over every item on the plugin's rows",
+        "negative sampler; `none` keeps RecBole's own training (its `loss_type` and negatives)",
         one_of(*SAMPLERS)),
-    Key("loss", "|".join(LOSSES), "loss over the positive and its sampled negatives", one_of(*LOSSES)),
+    Key("loss", "|".join(LOSSES), "loss over the positive and its sampled negatives; `full_softmax` draws no "
+        "negatives and trains the cross-entropy over every item on the plugin's rows", one_of(*LOSSES)),
     Key("trainer", "|".join(TRAINERS), "`negs`: sampler hooks and state in checkpoints; `ufnrec`: UFNRec's "
         "mining, label reversing and mean teacher", one_of(*TRAINERS)),
     Key("method", "|".join(METHODS), "preset that sets sampler, loss, trainer and the paper's hyper-parameters",
@@ -91,6 +93,10 @@ KEYS: Tuple[Key, ...] = (
         int_at_least(1)),
     Key("neg_exclude", "history|target", "items never drawn as a negative: the user's training items, or only "
         "the target itself", one_of("history", "target")),
+    Key("neg_share", "target|sequence|batch", "who shares a draw of negatives: each target its own K (the "
+        "papers), each batch row (a user's sequence) one set for all its targets, or one set for the whole batch; "
+        "shared sets are scored by one matmul (N x K memory) and a shared item that is a target's positive or "
+        "excluded for it is masked out of that target's loss", one_of("target", "sequence", "batch")),
     Key("neg_sample_replacement", "true|false", "draw the K negatives of one positive with replacement; false "
         "needs K <= catalog size minus the exclusions", _is_bool),
     Key("checkpoint_file", "~ or the path of a checkpoint", "resume training from this checkpoint (written "
@@ -99,6 +105,9 @@ KEYS: Tuple[Key, ...] = (
     # --- sequence training
     Key("seq_train_mode", "all_positions|prefix", "sequential models: one row per user sequence, a target at "
         "every position (SASRec paper), or RecBole's one row per prefix", one_of("all_positions", "prefix")),
+    Key("seq_batch_size_unit", "targets|rows", "all_positions: `train_batch_size` counts training targets "
+        "(rows per batch = train_batch_size / mean targets per row, so an epoch makes as many steps as RecBole's "
+        "prefix rows) or rows (user sequences, as the GenNi and UFNRec papers batch)", one_of("targets", "rows")),
     Key("seq_long_policy", "windows|last", "all_positions, users longer than MAX_ITEM_LIST_LENGTH: "
         "non-overlapping windows that cover every target, or only the last window (the papers)",
         one_of("windows", "last")),
@@ -117,6 +126,10 @@ KEYS: Tuple[Key, ...] = (
     Key("genni_preselect", "per_position|per_batch", "GenNi: a pre-selected set per (user, time step) as "
         "Algorithm 1 draws it (faithful), or one set per batch shared by all positions (fast; the same at "
         "beta = 1, a different method at small beta)", one_of("per_position", "per_batch"), "sampler: genni"),
+    Key("genni_group_rows", "int >= 1", "GenNi per_position: targets are put in random groups of this many "
+        "rows that share the draw of their pre-selected set, each target's set still a uniform beta share of its "
+        "allowed items (Algorithm 1's law per target, docs/genni.md), scored by one batched product; 1 = an "
+        "independent set per target", int_at_least(1), "sampler: genni"),
     Key("genni_curriculum", "true|false", "GenNi's self-adjusted curriculum (section 3.4): alpha goes up by "
         "genni_alpha_step when the batch loss fell, down when it rose, within the bounds",
         _is_bool, "sampler: genni"),
@@ -125,6 +138,8 @@ KEYS: Tuple[Key, ...] = (
     Key("genni_alpha_bounds", "[lo, hi], 0 <= lo <= hi", "GenNi curriculum: alpha stays in [lo, hi] (the "
         "paper tuned alpha in 0..6)", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(
             number_in(0, INF)(x) for x in v) and v[0] <= v[1], "sampler: genni"),
+    Key("mixed_uniform_num", "int >= 1", "mixed negative sampling: uniform catalog draws added to the "
+        "in-batch negatives", int_at_least(1), "sampler: mixed"),
     Key("srns_pool_size", "int >= 1", "SRNS: P candidates per user, drawn with replacement from the items "
         "outside the user's training items, 5 epochs before use (memory per user: 20 P + min(20 n_items, 100 P) bytes)",
         int_at_least(1), "sampler: srns"),

@@ -49,3 +49,9 @@ def all_defaults():
                 for key, value in read_yaml(os.path.join(directory, name)).items():
                     defaults.setdefault(key, value)
     return defaults
+
+
+def method_names():
+    """The presets: one YAML file per method under properties/method/."""
+    folder = os.path.join(properties_dir(), "method")
+    return tuple(sorted(name[:-5] for name in os.listdir(folder) if name.endswith(".yaml")))

@@ -15,7 +15,6 @@ from recbole.utils import ModelType
 from recbole_negs import distributed
 from recbole_negs.errors import ConfigError, DataError
 from recbole_negs.history import UserHistory, draw_distinct_ranks
-from recbole_negs.sequence_rows import training_sequences
 
 
 @dataclass
@@ -24,14 +23,34 @@ class Targets:
 
     users: torch.Tensor  # [N]
     positives: torch.Tensor  # [N]
-    scorer: Any = None  # DotScorer / PredictScorer: detached scores of candidate items for these N targets
+    scorer: Any = None  # CandidateScorer / PredictScorer: detached scores of candidate items for these N targets
     positions: Optional[torch.Tensor] = None  # [N] index of the target in the user's training sequence
+    rows: Optional[torch.Tensor] = None  # [N] the batch row (sequence) of each target; None: one row per target
+    n_rows: int = 0  # rows in the batch (with ``rows``)
 
 
 @dataclass
 class Negatives:
-    ids: torch.Tensor  # [N, K]
-    log_q: Optional[torch.Tensor] = None  # [N, K] log proposal probability, when the sampler knows it
+    """Per-target negatives (``ids`` [N, K]), or a candidate set shared by many targets (``shared``: [C] for
+    the whole batch, [R, C] one per batch row, each target taking its row's), with ``valid`` [N, C] False where
+    a shared candidate is the target's positive or an item ``neg_exclude`` rules out for it (an accidental hit,
+    left out of that target's loss)."""
+
+    ids: Optional[torch.Tensor] = None  # [N, K]
+    log_q: Optional[torch.Tensor] = None  # log proposal probability, broadcastable to the scores' shape
+    shared: Optional[torch.Tensor] = None  # [C] or [R, C]
+    valid: Optional[torch.Tensor] = None  # [N, C] bool, with ``shared``
+
+    def width(self):
+        return (self.ids if self.shared is None else self.shared).shape[-1]
+
+    def per_target_ids(self, rows=None):
+        """[N, C] ids of every target's candidates (a shared set expanded; costs N x C)."""
+        if self.shared is None:
+            return self.ids
+        if self.shared.dim() == 1:
+            return self.shared[None, :].expand(len(self.valid), -1)
+        return self.shared[rows]
 
 
 @dataclass
@@ -43,10 +62,6 @@ class SamplingContext:
     n_items: int  # RecBole's item_num: ids 1..n_items-1 are items, 0 is padding
     item_counts: torch.Tensor  # [n_items] training interactions per item
     device: torch.device
-    # sequential data: where each user's training sequence starts in one flat array of all sequences, so that
-    # (user, position) names one training target (UFNRec's state); None for general models
-    sequence_offsets: Optional[torch.Tensor] = None  # [n_users]
-    n_targets: int = 0
 
     @classmethod
     def from_training_split(cls, train_dataset, device):
@@ -54,21 +69,16 @@ class SamplingContext:
         # includes each user's first item, which no prefix row has as a target).
         matrix = train_dataset.inter_matrix(form="coo")
         counts = np.bincount(matrix.col, minlength=matrix.shape[1]).astype(np.int64)
-        context = cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
-                      torch.from_numpy(counts).to(device), device)
-        if train_dataset.iid_field + train_dataset.config["LIST_SUFFIX"] in train_dataset.inter_feat:
-            users, indptr, _ = training_sequences(train_dataset)
-            offsets = np.zeros(matrix.shape[0], dtype=np.int64)
-            offsets[users] = indptr[:-1]
-            context.sequence_offsets, context.n_targets = torch.from_numpy(offsets).to(device), int(indptr[-1])
-        return context
+        return cls(UserHistory.from_matrix(matrix, device), matrix.shape[0], matrix.shape[1],
+                   torch.from_numpy(counts).to(device), device)
 
 
 class NegativeSampler:
     name = ""
     model_aware = False  # True when it scores candidates with the model (needs Targets.scorer)
-    whole_catalog = False  # True: no sampling, the loss is the full softmax (CatalogSampler)
+    needs_user_scores = False  # True when its hooks need every user's scores (a model with a query per user)
     serves = (ModelType.GENERAL, ModelType.SEQUENTIAL)
+    shares = ("target", "sequence", "batch")  # the neg_share modes it can draw
 
     def __init__(self, config, context: SamplingContext):
         self.config = config
@@ -76,6 +86,7 @@ class NegativeSampler:
         self.num = config["neg_sample_num"]
         self.exclude_history = config["neg_exclude"] == "history"
         self.replacement = config["neg_sample_replacement"]
+        self.share = config["neg_share"]
         self.epoch = 0
         self.reset_statistics()
 
@@ -86,6 +97,14 @@ class NegativeSampler:
             kinds = " and ".join(t.name.lower() for t in cls.serves)
             raise ConfigError(f"config key 'sampler' = '{cls.name}' serves {kinds} models; model "
                               f"'{config['model']}' is a {config['MODEL_TYPE'].name.lower()} model")
+        if config["neg_share"] not in cls.shares:
+            raise ConfigError(f"config key 'neg_share' = '{config['neg_share']}' is not available for sampler "
+                              f"'{cls.name}'; allowed: {'|'.join(cls.shares)}")
+
+    @classmethod
+    def for_config(cls, config):
+        """The class that serves ``config`` (a sampler with several modes returns the mode's class)."""
+        return cls
 
     def check_data(self):
         """Data-dependent checks, right after the dataset is built: every user needs items left to draw."""
@@ -122,10 +141,55 @@ class NegativeSampler:
     def __call__(self, targets: Targets) -> Negatives:
         with torch.no_grad():
             out = self.sample(targets)
-        expected = (len(targets.positives), self.num)
-        assert tuple(out.ids.shape) == expected, (
-            f"{type(self).__name__}.sample returned ids of shape {tuple(out.ids.shape)}, expected {expected}")
+        if out.shared is None:
+            expected = (len(targets.positives), self.num)
+            assert tuple(out.ids.shape) == expected, (
+                f"{type(self).__name__}.sample returned ids of shape {tuple(out.ids.shape)}, expected {expected}")
+        else:
+            assert out.valid is not None and out.valid.shape == (len(targets.positives), out.shared.shape[-1])
         return out
+
+    # --- shared candidate sets (neg_share: sequence | batch)
+    def share_rows(self, targets):
+        """How many candidate sets this batch draws under ``neg_share``, and each target's set: (R, [N] index)
+        or (None, None) for one set shared by the batch. ``sequence`` gives each batch row (a user's sequence)
+        its own set; where rows hold one target each (general models, prefix rows) that is per target."""
+        if self.share == "batch":
+            return None, None
+        if targets.rows is None:
+            n = len(targets.positives)
+            return n, torch.arange(n, device=targets.positives.device)
+        return targets.n_rows, targets.rows
+
+    def draw_catalog(self, shape, replacement=None):
+        """Items uniform over the whole catalog (1..n_items-1), ``shape`` = (C,) or (R, C); without replacement
+        along the last dim when asked (needs C <= catalog size)."""
+        catalog = self.context.n_items - 1
+        device = self.context.device
+        replacement = self.replacement if replacement is None else replacement
+        if replacement:
+            return torch.randint(1, catalog + 1, shape, device=device)
+        rows = shape[0] if len(shape) == 2 else 1
+        ranks = draw_distinct_ranks(torch.full((rows,), catalog, device=device), shape[-1])
+        return (ranks + 1).view(shape)
+
+    def shared_valid(self, targets, shared, rows):
+        """[N, C]: True where a shared candidate may serve as the target's negative. Exclusions against the
+        user's history are looked up once per (batch user, candidate), then spread to the user's targets."""
+        if shared.dim() == 1:
+            hit = shared[None, :] == targets.positives[:, None]
+            if self.exclude_history:
+                users, inverse = torch.unique(targets.users, return_inverse=True)
+                hit |= self.context.history.contains(users, shared[None, :].expand(len(users), -1))[inverse]
+            return ~(hit | (shared[None, :] == 0))
+        ids = shared[rows]  # [N, C]: each target's row set
+        hit = (ids == targets.positives[:, None]) | (ids == 0)
+        if self.exclude_history:  # a row holds one user: look its history up once per row
+            row_user = targets.users.new_zeros(len(shared))
+            row_user[rows] = targets.users
+            hit |= self.context.history.contains(row_user, shared)[rows]
+        return ~hit
+
 
     def draw_uniform(self, targets, num, replacement=True):
         """``[N, num]`` items uniform over the catalog minus the exclusions (the user's training items, or
@@ -167,8 +231,9 @@ class NegativeSampler:
         free = self.free_items_per_user()[targets.users].float()
         return (-torch.log(free))[:, None].expand(-1, num)
 
-    # --- hooks the trainer calls
-    def on_train_start(self, trainer):
+    # --- hooks the trainer calls; ``user_scores()`` returns a CandidateScorer of every user under the current
+    # weights (general models only, for samplers with needs_user_scores)
+    def on_train_start(self, user_scores):
         pass
 
     def on_epoch_start(self, epoch):
@@ -177,19 +242,32 @@ class NegativeSampler:
     def on_batch_end(self, loss_value):
         pass
 
-    def on_epoch_end(self, epoch, trainer):
+    def on_epoch_end(self, epoch, user_scores):
         pass
 
     # --- statistics (per epoch)
     def reset_statistics(self):
         self._stats = {"pairs": 0, "outscoring": 0, "gap_sum": 0.0}
 
-    def record(self, pos_scores, neg_scores):
-        """Called by the training step with the scores it computed anyway (no extra work)."""
+    def record(self, pos_scores, neg_scores, valid=None):
+        """Called by the training step with the scores it computed anyway (no extra work); ``valid`` [N, C]
+        leaves a shared set's accidental hits out."""
         gap = pos_scores[:, None] - neg_scores
+        if valid is not None:
+            gap = gap[valid]
         self._stats["pairs"] += gap.numel()
         self._stats["outscoring"] += int((gap < 0).sum())
         self._stats["gap_sum"] += float(gap.sum())
+
+    def record_catalog(self, logits, positives):
+        """The same statistics over all (positive, other item) pairs, from the logits the full softmax computed
+        anyway; ``logits`` [N, n_items] with the padding column at -inf."""
+        pos = logits.gather(1, positives[:, None])
+        others = logits.shape[1] - 2  # neither the padding column nor the target
+        self._stats["pairs"] += pos.numel() * others
+        self._stats["outscoring"] += int((logits > pos).sum())
+        finite = logits[:, 1:]
+        self._stats["gap_sum"] += float((pos[:, 0] * others - (finite.sum(dim=1) - pos[:, 0])).sum())
 
     def reduce_statistics(self):
         """Several processes: sum the counters over them before statistics() is computed from them."""

@@ -25,6 +25,7 @@ def scheduled_beta(epoch, m):
 class GenNiSampler(NegativeSampler):
     name = "genni"
     model_aware = True
+    shares = ("target",)  # genni_preselect chooses how its candidate sets are shared
     chunk_floats = 1 << 24  # scores held at once: rows x set size
     dense_catalog = 1 << 15
 
@@ -34,6 +35,7 @@ class GenNiSampler(NegativeSampler):
         self.fixed_beta = float(config["genni_beta"])
         self.schedule_m = config["genni_beta_schedule"]
         self.per_position = config["genni_preselect"] == "per_position"
+        self.group_rows = int(config["genni_group_rows"])
         self.curriculum = config["genni_curriculum"]
         self.alpha_step = float(config["genni_alpha_step"])
         self.alpha_bounds = tuple(float(b) for b in config["genni_alpha_bounds"])
@@ -95,6 +97,10 @@ class GenNiSampler(NegativeSampler):
 
     def _candidates(self, scorer, rows, chunk, size, shared):
         """(candidate ids, their logits with excluded items at -inf) for one chunk of targets."""
+        if shared is None and size < self.catalog and self.group_rows > 1:
+            grouped = self._grouped_candidates(scorer, rows, chunk, size)
+            if grouped is not None:
+                return grouped
         if shared is not None:
             return shared, scorer.score_shared(shared, rows).masked_fill_(self.excluded(chunk, shared), -math.inf)
         catalog = torch.arange(self.context.n_items, device=chunk.positives.device)
@@ -109,6 +115,58 @@ class GenNiSampler(NegativeSampler):
             return candidates, logits.masked_fill_(keys > 1.0, -math.inf)
         candidates = self.draw_uniform(chunk, size, replacement=False)  # distinct, none excluded
         return candidates, scorer.score(candidates, rows)
+
+    def _grouped_candidates(self, scorer, rows, chunk, size):
+        """Algorithm 1's per-target sets at the cost of a beta share of the catalog. The chunk's targets go
+        into random groups of ``group_rows``; each group draws W = size + (most items excluded for one of its
+        targets) distinct items in random order, and each target takes the first ``size`` of them it may take.
+        Whatever the group, that is a uniform ``size``-subset of the target's allowed items (the order is
+        random and at most W - size of the W are excluded for it), so every target's negatives follow Eq. 5
+        over a uniform beta share exactly; only targets of one group share the draw. Scores: one batched
+        product [groups, group_rows, W]. Returns None when W would reach the catalog (then a dense path)."""
+        n, device = len(chunk.users), chunk.users.device
+        if self.exclude_history:
+            most = int(self.context.history.sizes[chunk.users].max())
+        else:
+            most = 1
+        width = size + most
+        if width >= self.catalog:
+            return None
+        groups = -(-n // self.group_rows)
+        shuffled = torch.randperm(n, device=device)
+        order = torch.cat([shuffled, shuffled[: groups * self.group_rows - n]])  # the last group padded by repeats
+        members = order.view(groups, self.group_rows)
+        ranks = draw_distinct_ranks(torch.full((groups,), self.catalog, device=device), width)
+        ranks = ranks.gather(1, torch.rand(ranks.shape, device=device).argsort(dim=1))  # random order
+        sets = ranks + 1  # [G, W] item ids
+        group_of = torch.empty(n, dtype=torch.long, device=device)
+        group_of[order[:n]] = torch.arange(n, device=device) // self.group_rows  # the first n are a permutation
+        candidates = sets[group_of]  # [n, W]
+        excluded = self._excluded_in_sets(chunk, sets, group_of)
+        allowed = ~excluded
+        keep = allowed & (allowed.cumsum(dim=1) <= size)
+        scores = scorer.score_grouped(sets, members, rows)  # [G, M, W]
+        slot = torch.empty(n, dtype=torch.long, device=device)
+        slot[order[:n]] = torch.arange(n, device=device)
+        logits = scores.view(groups * self.group_rows, width)[slot]
+        return candidates, logits.masked_fill_(~keep, -math.inf)
+
+    def _excluded_in_sets(self, chunk, sets, group_of):
+        """[n, W]: which items of each target's group set ``neg_exclude`` rules out for it, found from the
+        targets' exclusions (history entries, or the target) through an item -> column map per group, in time
+        proportional to the exclusions, not to n x W."""
+        groups, width = sets.shape
+        column = torch.full((groups, self.context.n_items), -1, dtype=torch.long, device=sets.device)
+        column.scatter_(1, sets, torch.arange(width, device=sets.device).expand(groups, -1))
+        if self.exclude_history:  # what excluded() rules out: the user's training items
+            rows, items = self.context.history.entries(chunk.users)
+        else:
+            rows, items = torch.arange(len(chunk.users), device=sets.device), chunk.positives
+        cols = column[group_of[rows], items]
+        excluded = torch.zeros((len(chunk.users), width), dtype=torch.bool, device=sets.device)
+        hit = cols >= 0
+        excluded[rows[hit], cols[hit]] = True
+        return excluded
 
     def dense(self, size, chunk):
         """Per-position sets from a scored catalog row when that is cheaper than drawing distinct ids (a

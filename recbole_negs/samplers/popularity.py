@@ -43,6 +43,8 @@ class PopularitySampler(NegativeSampler):
         return drawable - held
 
     def sample(self, targets):
+        if self.share != "target":
+            return self._sample_shared(targets)
         n = len(targets.positives)
         ids = torch.multinomial(self.weights, n * self.num, replacement=True).view(n, self.num)
         bad = self.excluded(targets, ids)
@@ -56,6 +58,17 @@ class PopularitySampler(NegativeSampler):
         if len(rows):
             ids[rows] = self._exact(targets, rows)
         return Negatives(ids, self.log_weights[ids] - self._log_normaliser(targets)[:, None])
+
+    def _sample_shared(self, targets):
+        """One set per batch row or per batch from the whole catalog's popularity; excluded items are masked
+        per target, so q is the unmasked proposal count^alpha / total."""
+        count, rows = self.share_rows(targets)
+        sets = 1 if count is None else count
+        shared = torch.multinomial(self.weights, sets * self.num, replacement=True).view(sets, self.num)
+        shared = shared[0] if count is None else shared
+        log_q = self.log_weights[shared] - self.log_total
+        log_q = log_q[None, :] if count is None else log_q[rows]
+        return Negatives(shared=shared, log_q=log_q, valid=self.shared_valid(targets, shared, rows))
 
     def _exact(self, targets, rows):
         catalog = torch.arange(self.context.n_items, device=rows.device)[None, :].expand(len(rows), -1)

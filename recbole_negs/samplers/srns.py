@@ -35,7 +35,6 @@ import torch
 from recbole.utils import ModelType
 
 from recbole_negs import distributed
-from recbole_negs.backbones import Backbone, DotScorer, adapter_class
 from recbole_negs.errors import ConfigError
 from recbole_negs.samplers.base import Negatives, NegativeSampler
 
@@ -50,6 +49,8 @@ CATALOG_RATIO = 32  # per batch: score the catalog for the batch's users while n
 class SRNSSampler(NegativeSampler):
     name = "srns"
     model_aware = True
+    needs_user_scores = True  # every user's scores at each epoch end (the snapshots)
+    shares = ("target",)  # its memory is per user
     serves = (ModelType.GENERAL,)
 
     # --- checks
@@ -67,12 +68,6 @@ class SRNSSampler(NegativeSampler):
                 "vector), while a sequential model's query is per position of a sequence; use a general model "
                 "with user and item tables (BPR, LightGCN, NGCF)")
         super().check_config(config)
-        adapter = adapter_class(config)
-        if adapter.user_scorer is Backbone.user_scorer:
-            raise ConfigError(
-                f"config key 'sampler' = 'srns' needs a model with user and item tables scored by a dot product "
-                f"(BPR, LightGCN, NGCF), to snapshot every user's scores at each epoch end; model "
-                f"'{config['model']}' is served through its {adapter.family}")
         if config["neg_exclude"] != "history":
             raise ConfigError(
                 f"config key 'neg_exclude' = '{config['neg_exclude']}' is not available for sampler 'srns', "
@@ -124,12 +119,12 @@ class SRNSSampler(NegativeSampler):
         self._position_table = None
 
     # --- hooks
-    def on_train_start(self, trainer):
+    def on_train_start(self, user_scores):
         self._ensure_ready()
         if self.taken == 0:  # not when resuming from a checkpoint
-            self._snapshot(trainer)
+            self._write_snapshot(user_scores())
 
-    def on_epoch_end(self, epoch, trainer):
+    def on_epoch_end(self, epoch, user_scores):
         self._ensure_ready()
         # several processes: each refreshed the memory of the users in its shard; every user keeps the memory
         # (and pool cursor) of the lowest-ranked process that trained it this epoch, so that all processes
@@ -139,7 +134,7 @@ class SRNSSampler(NegativeSampler):
         if self.real:  # retire the current pool: a new one, current in five epochs, takes its slot
             self.pools[self.head] = self._draw_pool()
             self.head = (self.head + 1) % LIVE_POOLS
-        self._snapshot(trainer)  # real: the epoch end; synthetic: the start of the next epoch (same weights)
+        self._write_snapshot(user_scores())  # real: the epoch end; synthetic: the next epoch's start (same weights)
 
     # --- synthetic experiment
     def set_false_negatives(self, items_per_user):
@@ -222,7 +217,7 @@ class SRNSSampler(NegativeSampler):
         product of the M queries with the whole item table when the catalog is small next to the candidates
         (a matrix product beats gathering candidate vectors by far), else a gather and a batched product."""
         if self.context.n_items <= CATALOG_RATIO * items.shape[1]:
-            table = catalog_scores(scorer, first)  # [M, n_items]
+            table = scorer.score_catalog(first)  # [M, n_items]
             return table.gather(1, items), table.view(-1).take(inverse * table.shape[1] + positives)
         return scorer.score(items, rows=first), scorer.score(positives[:, None])[:, 0]
 
@@ -353,16 +348,6 @@ class SRNSSampler(NegativeSampler):
         rank = torch.minimum(rank, (free[:, None] - 1).clamp(min=0))
         return distributed.broadcast_(self._free_table.gather(1, rank))  # every process: rank 0's pools
 
-    @torch.no_grad()
-    def _snapshot(self, trainer):
-        model = trainer.model
-        training = model.training
-        model.eval()  # no dropout in a snapshot (NGCF)
-        try:
-            self._write_snapshot(model.backbone.user_scorer())
-        finally:
-            model.train(training)
-
     def _write_snapshot(self, scorer):
         """Score every user's columns (catalog, or the five live pools) and, in real mode, every training
         interaction, into ring slot ``taken % 5``: in chunks of users, one matrix product per chunk."""
@@ -373,7 +358,7 @@ class SRNSSampler(NegativeSampler):
         for a in range(0, users, step):
             b = min(users, a + step)
             if via_catalog:
-                scores = catalog_scores(scorer, slice(a, b))  # [b - a, items]
+                scores = scorer.score_catalog(slice(a, b))  # [b - a, items]
                 if self.storage == "catalog":
                     self.snaps[a:b, :, slot] = scores
                 else:
@@ -451,17 +436,6 @@ class SRNSSampler(NegativeSampler):
         fn = state.get("false_negatives")
         self.false_negatives = None if fn is None else fn.to(self.device).clone()
         self.fn_count.copy_(state["fn_count"])
-
-
-def catalog_scores(scorer, rows):
-    """[R, n_items] scores of the whole catalog for ``rows`` of the scorer. For a DotScorer the product is taken
-    with a contiguous transposed item table, about twice as fast on CPU (MKL) as against a transposed view."""
-    if not isinstance(scorer, DotScorer):
-        return scorer.score_catalog(rows)
-    table = scorer.queries[rows] @ scorer.item_vectors.T.contiguous()
-    if scorer.item_bias is not None:
-        table += scorer.item_bias
-    return table
 
 
 def population_std(x):

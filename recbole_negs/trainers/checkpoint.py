@@ -6,6 +6,7 @@ explicitly (``--checkpoint_file``, ``load_data_and_model(path)``, ``evaluate(mod
 checkpoint you do not trust.
 """
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -285,7 +286,14 @@ class CheckpointMixin:
             return None
         if load_best_model:
             self.load_best(model_file)
-        return super().evaluate(self.evaluated_users(eval_data), load_best_model=False, show_progress=show_progress)
+        with self.evaluating():
+            return super().evaluate(self.evaluated_users(eval_data), load_best_model=False,
+                                    show_progress=show_progress)
+
+    def evaluating(self):
+        """A context in which the evaluated model stands in the wrapper (UFNRec: its teacher); here the model
+        itself."""
+        return contextlib.nullcontext()
 
     def evaluated_users(self, eval_data):
         """The loader of this evaluation: all users, or with ``eval_max_users`` a fresh random subset."""

@@ -17,6 +17,8 @@ from recbole_negs.errors import TrainingError
 
 
 class NegsTrainer(CheckpointMixin, Trainer):
+    name = "negs"
+
     def __init__(self, config, model):
         cpu_processes = not config["single_spec"] and config["device"].type == "cpu"
         if cpu_processes:  # RecBole wraps DDP with device_ids=[rank], which only a CUDA module accepts
@@ -34,10 +36,14 @@ class NegsTrainer(CheckpointMixin, Trainer):
     def check_config(cls, config):
         """Config checks of the trainer itself (UFNRecTrainer: a sequential model); none here."""
 
+    def attach_data(self, train_dataset):
+        """Called once the training split exists, before any checkpoint is restored (UFNRec's per-target
+        state is sized from it); nothing to do here."""
+
     # --- hooks for subclasses (UFNRecTrainer)
     def on_train_start(self, train_data):
         if self.sampler is not None:
-            self.sampler.on_train_start(self)
+            self.sampler.on_train_start(self.user_scores)
         self.restore_rng(train_data)  # last: the sampler's start-up draws must not shift a resumed run
 
     def after_optimizer_step(self, loss_value):
@@ -49,7 +55,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
         if self.sampler is None:
             return
         start = time()
-        self.sampler.on_epoch_end(epoch_idx, self)  # SRNS: new pools and score snapshots, part of the epoch's cost
+        self.sampler.on_epoch_end(epoch_idx, self.user_scores)  # SRNS: new pools and score snapshots, part of the epoch's cost
         self.logger.info(set_color(f"epoch {epoch_idx} sampler epoch end", "green") + f" [time: {time() - start:.2f}s]")
         self.reduce_statistics()
         stats = self.epoch_statistics()
@@ -58,6 +64,18 @@ class NegsTrainer(CheckpointMixin, Trainer):
         for key, value in stats.items():
             self.tensorboard.add_scalar(f"Sampler/{key}", value, epoch_idx)
         self.last_statistics = stats
+
+    @torch.no_grad()
+    def user_scores(self):
+        """Detached scores of every user's items under the current weights, in eval mode (no dropout): what
+        SRNS snapshots at each epoch end. The sampler gets this method, never the trainer or the model."""
+        model = self.model
+        training = model.training
+        model.eval()
+        try:
+            return model.backbone.user_scorer()
+        finally:
+            model.train(training)
 
     def epoch_statistics(self):
         return self.sampler.statistics()

@@ -12,6 +12,7 @@ The variants of the paper's ablations (Tables 3 and 4) change only what a mined 
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -29,6 +30,11 @@ class Placement:
     label: torch.Tensor  # [N, K] float: 1 where the label is reversed
     weight: torch.Tensor  # [N, K] float: 0 where the entry leaves the loss (removal)
     consistency: torch.Tensor  # [N, K] bool: entries of the consistency loss
+    keys: Optional[torch.Tensor] = None  # [N] the targets' keys (TargetIndex), set by the trainer
+    # what NegsModel.step reads of any negatives: a placement is per target, never shared
+    shared = None
+    valid = None
+    log_q = None
 
 
 class FalseNegativeMiner:

@@ -14,19 +14,20 @@ from recbole.utils import ModelType, set_color
 
 from recbole_negs import distributed
 from recbole_negs.backbones import build_backbone
-from recbole_negs.trainers.checkpoint import load_checkpoint
 from recbole_negs.errors import ConfigError
 from recbole_negs.losses import entry_bce
 from recbole_negs.trainers.ufnrec.teacher import MeanTeacher
-from recbole_negs.samplers.base import Targets
 from recbole_negs.trainers.negs import NegsTrainer
 from recbole_negs.trainers.ufnrec.mining import FalseNegativeMiner
+from recbole_negs.trainers.ufnrec.targets import TargetIndex
 
 FLATTEN_RATIO = 200  # the code's rule: last drop < (drop from epoch 1 to 6) / 200
 FLATTEN_MIN_EPOCHS = 8
 
 
 class UFNRecTrainer(NegsTrainer):
+    name = "ufnrec"
+
     @classmethod
     def check_config(cls, config):
         if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
@@ -41,15 +42,19 @@ class UFNRecTrainer(NegsTrainer):
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        context = self.sampler.context
-        self.miner = FalseNegativeMiner(config, context.n_items, context.n_targets, self.device)
-        self.offsets = context.sequence_offsets
+        self.miner = None  # per-target state, built by attach_data from the training split
+        self.targets = None
         self.lam = config["ufn_lambda"]
         self.warmup = config["ufn_warmup_epochs"]
         self.teacher = None
         self.teacher_backbone = None
         self.mining_since = None  # first epoch trained with mining
         self._reset_epoch_terms()
+
+    def attach_data(self, train_dataset):
+        """Mining keeps state per training target: name every target of the training split by one key."""
+        self.targets = TargetIndex.from_dataset(train_dataset, self.device)
+        self.miner = FalseNegativeMiner(self.config, self.sampler.context.n_items, self.targets.count, self.device)
 
     def _build_optimizer(self, **kwargs):
         """Adam with the code's betas (RecBole has no key for them); other learners as RecBole builds them."""
@@ -108,20 +113,22 @@ class UFNRecTrainer(NegsTrainer):
     def calculate_loss(self, interaction):
         """(2 * mean BCE, lambda * consistency) for one batch; RecBole logs the two parts."""
         net = self.model
-        enc = net.backbone.encode(interaction)
-        uniform = net.sampler(Targets(enc.users, enc.positives, None, enc.positions)).ids
         if not self.mining:
-            pos, neg = net.score_positives_and_negatives(enc, uniform)
-            net.sampler.record(pos.detach(), neg.detach())
-            return 2 * entry_bce(pos, neg, torch.zeros_like(neg), torch.ones_like(neg))
-        keys = self.offsets[enc.users] + enc.positions
-        placement = self.miner.place(keys, uniform)
-        pos, neg = net.score_positives_and_negatives(enc, placement.ids)
-        net.sampler.record(pos.detach(), neg.detach())
-        basic = 2 * entry_bce(pos, neg, placement.label, placement.weight)
-        consistency = self.consistency(interaction, placement, neg)
-        self.miner.update(keys, placement, pos.detach(), neg.detach())
+            s = net.step(interaction)
+            return 2 * entry_bce(s.pos, s.neg, torch.zeros_like(s.neg), torch.ones_like(s.neg))
+        s = net.step(interaction, place=self.place)
+        placement = s.negatives
+        basic = 2 * entry_bce(s.pos, s.neg, placement.label, placement.weight)
+        consistency = self.consistency(interaction, placement, s.neg)
+        self.miner.update(placement.keys, placement, s.pos.detach(), s.neg.detach())
         return basic, self.lam * consistency
+
+    def place(self, enc, uniform):
+        """The target's recorded negatives in the first slots, uniform draws in the rest (``NegsModel.step``)."""
+        keys = self.targets.keys(enc.users, enc.positions)
+        placement = self.miner.place(keys, uniform.ids)
+        placement.keys = keys
+        return placement
 
     def consistency(self, interaction, placement, student_neg):
         """Eq. 3.4-3.6: BCE between the student's logit and the teacher's probability on the mined entries;
@@ -167,21 +174,18 @@ class UFNRecTrainer(NegsTrainer):
     def _evaluated(self):
         return self.teacher.model if self.mining and self.config["ufn_evaluate"] == "teacher" else None
 
+    def evaluating(self):
+        return _evaluating(self.model, self._evaluated())
+
     def _valid_epoch(self, valid_data, show_progress=False):
-        with _evaluating(self.model, self._evaluated()):
+        with self.evaluating():
             return super()._valid_epoch(valid_data, show_progress=show_progress)
 
-    @torch.no_grad()
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
-        if not eval_data:
-            return None
-        if load_best_model:  # the whole state of the best epoch: student, teacher, mining flag
-            distributed.barrier()  # rank 0 has finished writing
-            path = model_file or self.saved_model_file
-            self.restore_extras(load_checkpoint(path, self.device).get("negs", {}))
-            self.logger.info(f"Loading model structure and parameters from {path}")
-        with _evaluating(self.model, self._evaluated()):
-            return super().evaluate(eval_data, load_best_model=False, show_progress=show_progress)
+    def load_best(self, model_file=None):
+        """The whole state of the best epoch: the evaluated weights, then student, teacher and mining flag."""
+        checkpoint = super().load_best(model_file)
+        self.restore_extras(checkpoint.get("negs", {}))
+        return checkpoint
 
     # --- checkpoints: "state_dict" is the evaluated model (what load_data_and_model serves)
     def evaluated_state_dict(self):

@@ -1,4 +1,4 @@
-"""sampler: catalog, the full-softmax CE on the plugin's rows (the reference the sampled paths are measured
+"""loss: full_softmax, the full-softmax CE on the plugin's rows (the reference the sampled paths are measured
 against)."""
 
 import pytest
@@ -16,7 +16,7 @@ def sasrec(tmp_path_factory):
     old = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("catalog"))
     try:
-        config, model, train_data, *_ = build("SASRec", sampler="catalog")
+        config, model, train_data, *_ = build("SASRec", loss="full_softmax")
     finally:
         os.chdir(old)
     model.eval()  # no dropout: two computations of one batch see the same encoding
@@ -58,8 +58,14 @@ def test_statistics_are_the_rank_of_the_positive(sasrec):
     assert model.sampler.statistics()["share_outscoring"] == pytest.approx(expected, rel=1e-6)
 
 
-def test_catalog_needs_the_softmax_loss(in_tmp):
+def test_full_softmax_refuses_a_sampler_it_would_ignore(in_tmp):
     with pytest.raises(ConfigError) as error:
-        small_config("SASRec", sampler="catalog", loss="bce")
-    assert "'loss'" in str(error.value) and "allowed: sampled_softmax" in str(error.value)
+        small_config("SASRec", sampler="dns", loss="full_softmax")
+    assert "'sampler' = 'dns'" in str(error.value) and "full_softmax" in str(error.value)
     assert list(in_tmp.iterdir()) == []
+
+
+def test_old_catalog_sampler_names_the_new_spelling(in_tmp):
+    with pytest.raises(ConfigError) as error:
+        small_config("SASRec", sampler="catalog")
+    assert "'sampler' = 'catalog'" in str(error.value) and "loss: full_softmax" in str(error.value)
