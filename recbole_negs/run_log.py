@@ -23,7 +23,8 @@ def effective_settings(config):
     if config["sampler"] == "none":
         return (f"recbole-negs: sampler=none (RecBole's own training: loss_type={config['loss_type']}, "
                 f"train_neg_sample_args={config['train_neg_sample_args']})")
-    return (f"recbole-negs: sampler={config['sampler']} loss={config['loss']} K={config['neg_sample_num']} "
+    k = "all items" if config["loss"] == "full_softmax" else config["neg_sample_num"]
+    return (f"recbole-negs: sampler={config['sampler']} loss={config['loss']} K={k} "
             f"neg_exclude={config['neg_exclude']} trainer={config['trainer']} method={config['method']}")
 
 

@@ -411,3 +411,46 @@ def test_two_processes_return_plain_floats(in_tmp):
                                            "state": "ERROR", "embedding_size": 8})
     assert type(result) is dict and type(result["test_result"]) is dict
     assert all(type(v) is float for v in result["test_result"].values())
+
+
+# --- more of the command line and the files
+
+def test_value_with_a_second_equals_sign(capsys, in_tmp):
+    one_error_line(*run_cli(capsys, "--eval_args=a=b"), "'--eval_args=a=b' has a second '='", "config_files")
+
+
+def test_config_file_that_is_a_folder_or_not_text(capsys, in_tmp):
+    (in_tmp / "folder.yaml").mkdir()
+    one_error_line(*run_cli(capsys, "--config_files=folder.yaml"), "'folder.yaml' is a folder")
+    (in_tmp / "binary.yaml").write_bytes(b"\xff\xfe\x00\x81")
+    one_error_line(*run_cli(capsys, "--config_files=binary.yaml"), "'binary.yaml' is not UTF-8 text")
+
+
+def test_exlib_model_without_its_package(capsys, in_tmp):
+    import importlib.util
+
+    if importlib.util.find_spec("lightgbm") is not None:
+        pytest.skip("lightgbm is installed here")
+    one_error_line(*run_cli(capsys, "--model=LightGBM"), "needs the 'lightgbm' package", "pip install lightgbm")
+
+
+def test_unknown_dataset_offers_close_recbole_names(capsys, in_tmp):
+    one_error_line(*run_cli(capsys, "--dataset=ml-1mm"), "close RecBole names: ml-1m")
+
+
+def test_benchmark_files_are_looked_for(capsys, in_tmp):
+    root = write_inter(in_tmp / "data", "tiny")
+    one_error_line(*run_cli(capsys, "--dataset=tiny", f"--data_path={root}", "--benchmark_filename=['train','test']"),
+                   "has no 'tiny.train.inter'", "tiny.inter")
+
+
+def test_full_softmax_warns_that_nothing_is_drawn():
+    notes = _config(loss="full_softmax", neg_sample_num=8).negs_warnings
+    assert notes == ["neg_sample_num is ignored with loss: full_softmax, which draws no negatives and trains "
+                     "against every item"]
+
+
+def test_config_errors_of_a_multi_process_run_are_one_line(capsys, in_tmp):
+    """Checked once before the processes start (not one traceback per process)."""
+    one_error_line(*run_cli(capsys, "--nproc=2", "--sampler=bogus"), "'sampler' = 'bogus'")
+    one_error_line(*run_cli(capsys, "--nproc=2", "--dataset=nosuchdataset"), "dataset 'nosuchdataset' not found")

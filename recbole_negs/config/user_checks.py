@@ -262,8 +262,11 @@ def cancelled_settings(config):
                 kind, _, owner = key.group.partition(": ")
                 notes.append(f"{key.name} is ignored: it belongs to {kind} '{owner}', and {kind} is "
                              f"'{config[kind]}'")
-        if sampler == "catalog" and "neg_sample_num" in user:
-            notes.append("neg_sample_num is ignored with sampler: catalog, which trains against every item")
+        if config["loss"] == "full_softmax":
+            ignored = [key for key in ("neg_sample_num", "neg_exclude", "neg_sample_replacement") if key in user]
+            if ignored:
+                notes.append(f"{', '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored with loss: "
+                             "full_softmax, which draws no negatives and trains against every item")
         if "loss_type" in user:
             notes.append(f"RecBole's loss_type = '{config['loss_type']}' is not used: sampler '{sampler}' trains "
                          f"loss '{config['loss']}' (loss: key); set sampler: none to train RecBole's loss_type")
@@ -290,7 +293,7 @@ def check_config(config):
     """The checks on a built config beyond the key table, in the order a user would fix them: ignored or
     contradictory settings, the dataset's files, the checkpoint to resume, the folder checkpoints go to."""
     from recbole_negs.atomic_files import check_dataset_files
-    from recbole_negs.trainers.checkpoint import check_checkpoint_dir, check_checkpoint_file
+    from recbole_negs.checkpoint_files import check_checkpoint_dir, check_checkpoint_file
 
     check_settings(config)
     check_dataset_files(config)
