@@ -238,8 +238,8 @@ def _group_active(group, config):
     return True
 
 
-SAMPLING_KEYS = ("neg_sample_num", "neg_exclude", "neg_sample_replacement", "loss", "trainer", "seq_train_mode",
-                 "seq_long_policy")
+SAMPLING_KEYS = ("neg_sample_num", "neg_exclude", "neg_share", "neg_sample_replacement", "loss", "trainer",
+                 "seq_train_mode", "seq_batch_size_unit", "seq_long_policy")
 
 
 def cancelled_settings(config):
