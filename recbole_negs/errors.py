@@ -6,8 +6,9 @@ class ConfigError(ValueError):
 
 
 class DataError(ValueError):
-    """The data cannot serve the configuration (e.g. a user with no item left to sample as a negative).
-    Raised right after the dataset is built, before training."""
+    """The data cannot serve the configuration: a dataset folder or atomic file that is missing, empty or
+    lacks a column (raised before the data is read), a value RecBole cannot read, or a user with no item left to
+    sample as a negative (raised right after the dataset is built). Always before training."""
 
 
 class TrainingError(RuntimeError):

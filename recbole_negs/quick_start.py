@@ -8,10 +8,12 @@ from logging import getLogger
 
 import torch
 
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, init_logger, init_seed, set_color
+from recbole.data import data_preparation
+from recbole.utils import get_model, init_seed, set_color
 
 from recbole_negs import compat, distributed
+from recbole_negs.atomic_files import create_dataset
+from recbole_negs.run_log import init_logger, log_start
 from recbole_negs.trainers.checkpoint import load_checkpoint
 from recbole_negs import registry
 from recbole_negs.config.configurator import NegsConfig
@@ -109,6 +111,7 @@ def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dic
         return None if results.empty() else results.get()
     config = NegsConfig(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
     init_logger(config)
+    log_start(config)
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)

@@ -16,6 +16,7 @@ from recbole_negs.errors import ConfigError
 from recbole_negs import registry
 from recbole_negs.config.keys import KEYS, LOSSES, METHODS, SAMPLERS, TRAINERS, check_unknown_keys, check_value
 from recbole_negs.config.properties import property_file, read_yaml
+from recbole_negs.config.user_checks import check_config, check_model_name, read_config_files
 
 NAME_KEYS = {"sampler": SAMPLERS, "loss": LOSSES, "trainer": TRAINERS, "method": METHODS}
 
@@ -34,6 +35,8 @@ def _name(value, key):
 class NegsConfig(Config):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
         compat.apply()
+        check_model_name(model)
+        config_file_list = read_config_files(config_file_list)[0]
         super().__init__(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
         validate(self)
 
@@ -121,3 +124,4 @@ def validate(config):
         if key.name in final:
             check_value(key.name, final[key.name])
     registry.check_components(config)
+    check_config(config)

@@ -16,6 +16,9 @@ import torch
 from recbole.utils import get_local_time
 
 from recbole_negs import distributed
+from recbole_negs.checkpoint_files import (_config_value, _shown, check_checkpoint_dir, check_fits,  # noqa: F401
+                                           load_checkpoint, read_user_checkpoint)
+from recbole_negs.errors import ConfigError
 from recbole_negs.trainers import rng_state
 from recbole_negs.trainers.eval_users import capped_loader
 
@@ -23,7 +26,7 @@ from recbole_negs.trainers.eval_users import capped_loader
 def unique_checkpoint_path(config):
     """``<checkpoint_dir>/<model>-<time>-<random>.pth``: two runs started in the same second (RecBole's
     name has one-second resolution) never share, and so never overwrite, a file."""
-    os.makedirs(config["checkpoint_dir"], exist_ok=True)
+    check_checkpoint_dir(config["checkpoint_dir"], create=True)
     while True:
         name = f"{config['model']}-{get_local_time()}-{uuid.uuid4().hex[:6]}.pth"
         path = os.path.join(config["checkpoint_dir"], name)
@@ -40,11 +43,6 @@ def save_atomically(state, path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
-def load_checkpoint(path, device="cpu"):
-    """Unpickle a checkpoint the run wrote or the user named (see the module docstring)."""
-    return torch.load(str(path), map_location=device, weights_only=False)
 
 
 class CheckpointMixin:
@@ -110,19 +108,27 @@ class CheckpointMixin:
     def resume_checkpoint(self, resume_file):
         """Continue from a checkpoint (a "last" one continues exactly). This run keeps writing its own files:
         the checkpoint's best model is copied to this run's best file, nothing of the old run is touched."""
-        checkpoint = load_checkpoint(resume_file, self.device)
+        checkpoint = read_user_checkpoint(resume_file, self.device)
+        saved_model = _config_value(checkpoint["config"], "model")
+        if saved_model is not None and str(saved_model).lower() != self.config["model"].lower():
+            raise ConfigError(f"{_shown(resume_file)} was written for model '{saved_model}', and this run trains "
+                              f"'{self.config['model']}'; resume with --model={saved_model}, or drop "
+                              "checkpoint_file to start afresh")
+        check_fits(resume_file, checkpoint, self.model, self.config)
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result")
         self.train_loss_dict.update(checkpoint.get("train_loss_dict", {}))
         self.eval_rounds = checkpoint.get("eval_rounds", 0)
-        if checkpoint["config"]["model"].lower() != self.config["model"].lower():
-            self.logger.warning("the checkpoint was written for model "
-                                f"'{checkpoint['config']['model']}', not '{self.config['model']}'")
         self.model.load_state_dict(checkpoint["state_dict"])
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        try:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (ValueError, KeyError) as error:
+            raise ConfigError(f"{_shown(resume_file)} holds an optimizer state this run's optimizer cannot take "
+                              f"({error}); resume with the learner it was trained with "
+                              f"('{_config_value(checkpoint['config'], 'learner')}')") from None
         scheduler = getattr(self, "scheduler", None)
         if scheduler is not None and checkpoint.get("scheduler") is not None:
             scheduler.load_state_dict(checkpoint["scheduler"])
