@@ -4,6 +4,7 @@ results that survive a cut, and their tables.
     python -m benchmarks.device_runs --spec genni_table1,pdns_gowalla --parallel 14 --budget-s 480 \\
         --out /tmp/runs --tar $OUT/runs.tar.gz [--data-dir .devcarry/dataset] [--device cuda|cpu] [--quick]
     python -m benchmarks.device_runs --tabulate runs.tar.gz      # or the folder
+    python -m benchmarks.device_runs --tabulate runs.tar.gz --plot results/run   # also validation-curve PNGs
 
 Every (row, seed) of the named specs (``benchmarks/device_specs.py``) is its own process (``--parallel`` at a
 time, one torch thread each, ``gpu_id`` 0 when CUDA is there). A process writes ``<out>/<run>.json`` after
@@ -742,6 +743,46 @@ def tabulate(path, n_boot=N_BOOT):
     return "\n".join(out)
 
 
+def plot_curves(path, prefix):
+    """Per spec, ``<prefix>-<spec>-epochs.png`` and ``<prefix>-<spec>-seconds.png``: the validation metric of
+    every evaluation against the epoch and against seconds since training started (validation included), one
+    thin line per seed, one colour per row. Returns the paths written."""
+    from benchmarks._plots import _pyplot
+
+    plt = _pyplot()
+    runs, plan = load_runs(path)
+    specs = (plan or {}).get("specs") or {}
+    written = []
+    for spec_name in sorted({r["spec"] for r in runs.values()}):
+        if spec_name not in specs:
+            from benchmarks import device_specs
+            specs[spec_name] = device_specs.SPECS[spec_name]
+        spec = specs[spec_name]
+        order = [row["name"] for row in spec["rows"]]
+        metric = spec["shared"].get("valid_metric", "valid score")
+        masked = " (history masked)" if spec["shared"].get("eval_mask_history") else ""
+        for x_key, x_label, tag in (("epoch", "epoch (0-based, as in the JSON)", "epochs"),
+                                    ("t_train", "seconds since training started (validation included)",
+                                     "seconds")):
+            fig, ax = plt.subplots(figsize=(7, 4.2))
+            for i, row in enumerate(order):
+                seeds = [r for r in runs.values() if r["spec"] == spec_name and r["row"] == row and r.get("evals")]
+                for j, r in enumerate(sorted(seeds, key=lambda r: r["seed"])):
+                    ax.plot([e[x_key] for e in r["evals"]], [e["valid_score"] for e in r["evals"]],
+                            color=f"C{i % 10}", lw=0.9, alpha=0.85, marker="o", markersize=2.5,
+                            label=row if j == 0 else None)
+            ax.set_title(f"{spec_name}: validation {metric}{masked}, one line per seed", fontsize=10)
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            written.append(f"{prefix}-{spec_name}-{tag}.png")
+            fig.savefig(written[-1], dpi=110)
+            plt.close(fig)
+    return written
+
+
 # =========================================================================== command line
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
@@ -765,6 +806,8 @@ def main(argv=None):
     parser.add_argument("--quick-epochs", type=int, default=2)
     parser.add_argument("--max-seeds", type=int, default=None, help="only the first N seeds of every row")
     parser.add_argument("--tabulate", metavar="DIR_OR_TAR", help="print the tables of a result folder or tar.gz")
+    parser.add_argument("--plot", metavar="PREFIX", help="with --tabulate: also write validation curves per spec "
+                        "to PREFIX-<spec>-epochs.png and PREFIX-<spec>-seconds.png (matplotlib)")
     parser.add_argument("--bootstrap", type=int, default=N_BOOT, help="bootstrap resamples for --tabulate")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -772,6 +815,9 @@ def main(argv=None):
         return worker(args.worker)
     if args.tabulate:
         print(tabulate(args.tabulate, args.bootstrap))
+        if args.plot:
+            for png in plot_curves(args.tabulate, args.plot):
+                print(f"wrote {png}", file=sys.stderr)
         return None
     if not args.spec or not args.out:
         parser.error("--spec and --out are required (or --tabulate)")
