@@ -41,6 +41,8 @@ ROWS = [  # (label, plugin keys)
     ("RecBole CE (prefix rows)", {"sampler": "none", "loss_type": "CE"}),
     ("plugin full softmax (all positions)", {"loss": "full_softmax"}),
     ("uniform BCE K 1", {"sampler": "uniform", "loss": "bce", "neg_sample_num": 1}),
+    ("uniform BCE K 1, reproducibility True", {"sampler": "uniform", "loss": "bce", "neg_sample_num": 1,
+                                               "reproducibility": True}),
     ("uniform sampled softmax K 256, per target", {**SS, "neg_sample_num": 256}),
     ("uniform sampled softmax K 256, shared per sequence", {**SS, "neg_sample_num": 256, "neg_share": "sequence"}),
     ("uniform sampled softmax K 256, shared per batch", {**SS, "neg_sample_num": 256, "neg_share": "batch"}),
