@@ -15,8 +15,9 @@ def bpr(pos, neg):
 
 
 def soft_bpr(pos, neg, beta):
-    """PDNS's soft BPR (Shi et al. 2023, Eq. 6): -ln sigmoid(beta * (pos - neg)). Its gradient is
-    beta * sigmoid(-beta * gap) per pair, so a small beta damps the push on hard (possibly false) negatives."""
+    """PDNS's soft BPR (Shi et al., "Enhancing Recommender Systems: A Strategy to Mitigate False Negative
+    Impact", arXiv 2211.13912, Eq. 10): -ln sigmoid(beta * (pos - neg)). Its gradient is beta * sigmoid(-beta *
+    gap) per pair, so a small beta damps the push on hard (possibly false) negatives."""
     return -F.logsigmoid(beta * (pos[:, None] - neg)).mean()
 
 
