@@ -16,6 +16,7 @@ from recbole.model.abstract_recommender import GeneralRecommender, SequentialRec
 from recbole.utils import ModelType
 
 from recbole_negs.errors import ConfigError
+from recbole_negs.losses import squared_l2
 from recbole_negs.scoring import CandidateScorer, PredictScorer, train_catalog_scores, train_scores
 from recbole_negs.sequence_rows import TARGET_SEQ, WINDOW_START
 
@@ -104,6 +105,12 @@ class MatrixFactorization(Backbone):
     def user_scorer(self):
         return CandidateScorer(self.model.user_embedding.weight, self.model.item_embedding.weight)
 
+    def regularization(self, enc, neg_ids):
+        """``embedding_l2``: the papers' squared L2 on the batch's users, positives and negatives (RecBole's BPR
+        model has none)."""
+        return squared_l2(_config_value(self.config, "embedding_l2"), enc.queries, enc.item_vectors[enc.positives],
+                          enc.item_vectors[neg_ids])
+
 
 class GraphPropagation(Backbone):
     """One propagation per batch (as RecBole's own loss does), then dot products of the propagated tables."""
@@ -120,6 +127,15 @@ class GraphPropagation(Backbone):
                        extra={"user_all": user_all})
 
     def regularization(self, enc, neg_ids):
+        """RecBole's own term (``reg_weight``, as the model's loss computes it), plus ``embedding_l2``: the papers'
+        squared L2 on the batch's ego (unpropagated) embeddings."""
+        model = self.model
+        l2 = _config_value(self.config, "embedding_l2")
+        papers = squared_l2(l2, model.user_embedding(enc.users), model.item_embedding(enc.positives),
+                            model.item_embedding(neg_ids)) if l2 else 0.0
+        return papers + self._recbole_regularization(enc, neg_ids)
+
+    def _recbole_regularization(self, enc, neg_ids):
         model = self.model
         if not getattr(model, "reg_weight", 0):
             return 0.0
@@ -280,3 +296,8 @@ def adapter_class(config):
 
 def build_backbone(model, config):
     return adapter_class(config)(model, config)
+
+
+def _config_value(config, key, default=0.0):
+    """A plugin key that a hand-built config (tests) may lack."""
+    return config[key] if key in config and config[key] is not None else default

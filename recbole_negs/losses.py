@@ -21,6 +21,19 @@ def soft_bpr(pos, neg, beta):
     return -F.logsigmoid(beta * (pos[:, None] - neg)).mean()
 
 
+def squared_l2(weight, *embeddings):
+    """The papers' L2 on a batch's embeddings: ``weight * sum ||e||^2 / (2 B)``, B = the batch's positives (the
+    first dim of the last tensor), so a row in the batch once gets the gradient ``weight * e / B`` added to the
+    mean loss's. It is RecBole's ``EmbLoss(require_pow=True)``; the SRNS code's TF ``l2_regularizer(lambda)`` =
+    ``lambda / 2 * sum e^2`` beside a loss *summed* over the batch is the same objective times B (Adam is
+    invariant to that factor); PDNS's lambda (Table 6, no formula given) is read as the same LightGCN / MixGCF
+    form. docs/decisions.md, "The papers' L2"."""
+    if not weight:
+        return 0.0
+    total = sum(embedding.square().sum() for embedding in embeddings)
+    return weight * total / (2 * embeddings[-1].shape[0])
+
+
 def bce(pos, neg, pos_weight=1.0):
     """Binary cross-entropy with K negatives (the NCE form of SASRec / GenNi / UFNRec):
     -w ln sigmoid(pos) - sum_k ln(1 - sigmoid(neg_k)), averaged over positives."""
