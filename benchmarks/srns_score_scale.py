@@ -2,9 +2,10 @@
 the raw-score scale of MF against the GMF of the SRNS paper (section 2: ``r = beta^T (p_u * q_i)``), trained
 the same way on the synthetic ml-100k split (``SRNS_syn/ml-100k``, train.pkl).
 
-Two small models written here (not the plugin's backbones), each trained with BPR, one uniform negative per
-positive outside the user's training and test items (the code's fresh candidates), Adam lr 1e-3, batch 1000,
-F 32, no l2, for ``--epochs`` epochs:
+Two small models written here (not the plugin's backbones), each trained with BPR, one negative per positive
+outside the user's training and test items (the code's fresh candidates): uniform, or with ``--hard H`` the
+highest-scored of H uniform candidates (a stand-in for SRNS's argmax over its memory, which pushes the hardest
+items down as SRNS does), Adam lr 1e-3, batch 1000, F 32, no l2, for ``--epochs`` epochs:
 
 * MF as RecBole's BPR model: xavier-normal embeddings, ``score = p . q``, loss averaged over the batch;
 * GMF as the authors' ``SRNS_syn/Model.py`` describes it: truncated-normal(0.01) embeddings, a learned vector h
@@ -15,7 +16,8 @@ Every ``--every`` epochs, per user with test items: the mean raw score of the us
 over 20 random + 20 top items would give the top half (``top_mass``: 0.5 = uniform). Results per checkpoint to
 JSON; the table is written to ``benchmarks/results/srns_score_scale.md``.
 
-    python -m benchmarks.srns_score_scale --epochs 400 --every 20
+    python -m benchmarks.srns_score_scale --epochs 400 --every 10 --hard 20
+    python -m benchmarks.srns_score_scale --from-json benchmarks/results/srns_score_scale.json
 """
 
 import argparse
@@ -136,7 +138,11 @@ def main():
     parser.add_argument("--hard", type=int, default=1, help="negatives: the highest-scored of H uniform candidates "
                         "(default 1: uniform)")
     parser.add_argument("--out", default=os.path.join(OUT, "srns_score_scale.json"))
+    parser.add_argument("--from-json", default=None, help="rewrite the table from a saved JSON")
     args = parser.parse_args()
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as f:
+            return write_table(json.load(f), os.path.splitext(args.from_json)[0] + ".md")
     torch.set_num_threads(1)
     train, seen, heldout = load(args.data_dir)
     results = {"meta": {"epochs": args.epochs, "every": args.every, "seed": args.seed, "hard": args.hard}}
@@ -156,11 +162,16 @@ def main():
     write_table(results, os.path.splitext(args.out)[0] + ".md")
 
 
+def negatives(hard):
+    return "uniform negatives" if hard <= 1 else f"DNS negatives: the highest-scored of {hard} uniform candidates"
+
+
 def write_table(results, path):
     lines = ["# SRNS: raw-score scale of MF and GMF on the synthetic ml-100k split", "",
              "Command: `python -m benchmarks.srns_score_scale --epochs "
-             f"{results['meta']['epochs']} --every {results['meta']['every']}` (uniform negatives, BPR, Adam 1e-3, "
-             "batch 1000, F 32, no l2; seed " f"{results['meta']['seed']}). Per user with test items, mean over "
+             f"{results['meta']['epochs']} --every {results['meta']['every']} --hard {results['meta'].get('hard', 1)}`"
+             f" ({negatives(results['meta'].get('hard', 1))}, BPR, Adam 1e-3, batch 1000, F 32, no l2; seed "
+             f"{results['meta']['seed']}). Per user with test items, mean over "
              "users: the top-20 eligible items' mean raw score, the eligible items' mean and std, the top-20 gap in "
              "stds, and the share a softmax at tau 1 gives 20 top items against 20 average ones (0.5 = uniform).",
              "", "| epoch | MF top-20 | MF mean | MF std | MF top mass (tau 1) | GMF top-20 | GMF mean | GMF std | "
