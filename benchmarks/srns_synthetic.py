@@ -18,8 +18,14 @@ for uniform, DNS, GenNi and SRNS (synthetic mode) with the same exclusions (the 
 injection; then SRNS with its injection against DNS with one of its H uniform candidates replaced by the user's
 known false negative every batch (the same injection, expressed in each sampler's own candidate set).
 
-    python -m benchmarks.srns_synthetic            # the full run (about 30 minutes on 2 shared cores)
+    python -m benchmarks.srns_synthetic            # the 60-epoch run (about 30 minutes on 2 shared cores)
+    python -m benchmarks.srns_synthetic --epochs 400 --tail 50 --sigmas 2 10 --seeds 1 --le-seeds 0 \
+        --budget 100000                            # the paper's length, part 1 only (4 runs, ~1-3 h here)
+    python -m benchmarks.srns_synthetic --from-json benchmarks/results/srns_synthetic.json   # re-tabulate
     python -m benchmarks.srns_synthetic --quick    # smoke test, about a minute
+
+Every part-1 run is saved to the JSON after every epoch, so a stopped run loses nothing; ``--from-json``
+tabulates a finished or running JSON (a run in progress is averaged over the epochs it has).
 """
 
 import argparse
@@ -404,8 +410,7 @@ def main():
     meta["split"] = holder["split"].summary()
     save()
     body = write_body(args, tail, results, meta["split"], stem, timing, skipped)
-    common.write_result(md_path, "SRNS section 4.2: synthetic ml-100k (variance vs difficulty; label error ratio)",
-                        body)
+    common.write_result(md_path, title(results), body)
     print(f"json: {json_path}")
 
 
@@ -421,8 +426,14 @@ def tabulate(args):
     md_path = stem + ".md"
     timing = meta.get("timing_seconds") or {"part1": 0.0, "label_error": 0.0, "total": 0.0}
     body = write_body(run_args, meta["tail"], results, meta["split"], stem, timing, meta.get("skipped_seeds", []))
-    common.write_result(md_path, "SRNS section 4.2: synthetic ml-100k (variance vs difficulty; label error ratio)",
-                        body)
+    body = (f"Tabulated (`--from-json`) from the JSON of the run `{meta.get('command', '?')}` (recbole-negs at "
+            f"`{meta.get('revision', '?')}`); the numbers and settings are that run's.\n\n" + body)
+    common.write_result(md_path, title(results), body)
+
+
+def title(results):
+    part2 = any(results["label_error"].values()) or any(results["label_error_injected"].values())
+    return "SRNS section 4.2: synthetic ml-100k (variance vs difficulty" + ("; label error ratio)" if part2 else ")")
 
 
 PAPER_DIRECTION = "variance > difficulty (Fig. 2; no numbers in the text)"
@@ -583,7 +594,9 @@ def write_body(args, tail, results, split, stem, timing, skipped):
     lines += [f"![Recall@3 per epoch]({os.path.basename(png1)})", ""]
 
     if not any(results["label_error"].values()) and not any(results["label_error_injected"].values()):
-        lines.append(f"Per-epoch numbers of every run are in `{os.path.basename(stem)}.json`.")
+        lines.append(f"Per-epoch numbers of every run are in `{os.path.basename(stem)}.json`. The label error "
+                     "ratio (part 2) was not run here; its last run (60 epochs) is in "
+                     "`srns_synthetic_60epochs.md`.")
         return "\n".join(lines)
     lines += [
         "## Part 2: label error ratio",
