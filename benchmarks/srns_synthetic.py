@@ -320,8 +320,11 @@ def main():
     parser.add_argument("--tau", type=float, default=SRNS["srns_tau"], help="srns_tau of the SRNS runs (default "
                         f"{SRNS['srns_tau']}, the code's --temperature; docs/srns.md on tau and MF's score scale)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--from-json", type=os.path.abspath, default=None,
-                        help="write the tables from a saved JSON (finished or still running) without training")
+    parser.add_argument("--from-json", type=os.path.abspath, nargs="+", default=None,
+                        help="write the tables from saved JSONs (finished or still running) without training; "
+                        "several (e.g. seed 0 and a --first-seed 1 run) are merged, the first one's settings kept")
+    parser.add_argument("--first-seed", type=int, default=0, help="part 1 runs seeds first-seed .. first-seed + "
+                        "seeds - 1 (to add seeds in a second process or later; merge with --from-json)")
     args = parser.parse_args()
     if args.from_json:
         return tabulate(args)
@@ -368,23 +371,24 @@ def main():
                   f"end past {args.budget} min; stopping", flush=True)
             break
         round_start = time.time()
-        if seed < args.seeds:  # part 1: variance vs difficulty only
+        if seed < args.seeds:  # part 1: variance vs difficulty only (seeds first_seed ..)
+            run_seed = args.first_seed + seed
             for sigma in args.sigmas:
                 for variant in args.variants:
                     alpha = VARIANTS[variant]
-                    label = f"sigma {sigma} | {variant} | seed {seed}"
+                    label = f"sigma {sigma} | {variant} | seed {run_seed}"
                     runs = results["part1"].setdefault(str(sigma), {}).setdefault(variant, [])
                     runs.append({})
 
-                    def progress(partial, runs=runs):  # every epoch: the run so far, so that nothing is lost
-                        runs[-1] = partial
+                    def progress(partial, runs=runs, run_seed=run_seed):  # every epoch: nothing is lost
+                        runs[-1] = dict(partial, seed=run_seed)
                         if holder.get("split") is not None:
                             meta["split"] = holder["split"].summary()
                         save()
 
-                    r = run_one(log, label, dict(SRNS, srns_alpha=alpha), seed, args.epochs, tail, holder, raw,
+                    r = run_one(log, label, dict(SRNS, srns_alpha=alpha), run_seed, args.epochs, tail, holder, raw,
                                 inject_sigma=sigma, exclude_test_items=True, progress=progress)
-                    runs[-1] = r
+                    runs[-1] = dict(r, seed=run_seed)
                     report(label, r)
                     save()
         part2_start = time.time()
@@ -417,17 +421,29 @@ def main():
 def tabulate(args):
     """``--from-json``: the markdown beside the JSON's own result path (or ``--out``), from the saved runs; a
     run still in progress is tabulated over the epochs it has (its tail is its last ``tail`` epochs)."""
-    with open(args.from_json, encoding="utf-8") as f:
-        saved = json.load(f)
-    meta, results = saved["meta"], saved["results"]
+    saved = []
+    for path in args.from_json:
+        with open(path, encoding="utf-8") as f:
+            saved.append(json.load(f))
+    meta, results = saved[0]["meta"], saved[0]["results"]
+    for other in saved[1:]:  # append the other files' runs, part by part, row by row
+        for part, rows in other["results"].items():
+            for key, value in rows.items():
+                if isinstance(value, dict):  # part 1: sigma -> variant -> runs
+                    for variant, runs in value.items():
+                        results[part].setdefault(key, {}).setdefault(variant, []).extend(runs)
+                else:
+                    results[part].setdefault(key, []).extend(value)
     run_args = argparse.Namespace(**meta["args"])
     run_args.from_json = args.from_json
-    stem = os.path.splitext(os.path.abspath(args.out) if args.out else args.from_json)[0]
+    stem = os.path.splitext(os.path.abspath(args.out) if args.out else args.from_json[0])[0]
     md_path = stem + ".md"
     timing = meta.get("timing_seconds") or {"part1": 0.0, "label_error": 0.0, "total": 0.0}
     body = write_body(run_args, meta["tail"], results, meta["split"], stem, timing, meta.get("skipped_seeds", []))
-    body = (f"Tabulated (`--from-json`) from the JSON of the run `{meta.get('command', '?')}` (recbole-negs at "
-            f"`{meta.get('revision', '?')}`); the numbers and settings are that run's.\n\n" + body)
+    runs = "; ".join(f"`{o['meta'].get('command', '?')}` (recbole-negs at `{o['meta'].get('revision', '?')}`)"
+                     for o in saved)
+    body = (f"Tabulated (`--from-json`) from the JSON of the run(s) {runs}; the numbers and settings are "
+            "theirs.\n\n" + body)
     common.write_result(md_path, title(results), body)
 
 
