@@ -182,7 +182,8 @@ def ordering(results, rows, metric=MAIN):
 def report(args, plans, results, counts, wall_minutes, source=None):
     lines = ([f"Tabulated (`--from-json`) from the JSON of the run `{source[0]}` (recbole-negs at `{source[1]}`); "
               "the numbers, settings and wall time are that run's.", ""] if source else []) + [
-        "PDNS (Shi et al. 2023), Table 2 protocol on Gowalla: Recall@50 and NDCG@50 by full ranking over all "
+        "PDNS (Shi et al., \"Enhancing Recommender Systems: A Strategy to Mitigate False Negative Impact\"), "
+        "Table 2 protocol on Gowalla: Recall@50 and NDCG@50 by full ranking over all "
         "items (the user's training items masked), batch 2048, Adam; test metrics of the best validation "
         "Recall@50 checkpoint; mean ± standard error over seeds 0..N-1.",
         "",

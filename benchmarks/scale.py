@@ -92,7 +92,7 @@ def tensor_bytes(obj):
 
 
 def srns_state_bytes(users, items, interactions, pool, s1, s2):
-    """SRNS real mode's state by formula, term by term as srns.py allocates it (N = users x items beyond the
+    """SRNS real mode's state by formula, term by term as samplers/srns/real.py allocates it (N = users x items beyond the
     dense-table limit, so no dense tables)."""
     live, window = srns_module.LIVE_POOLS, srns_module.WINDOW
     columns = items if items <= live * pool else live * pool

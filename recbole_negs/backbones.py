@@ -16,6 +16,7 @@ from recbole.model.abstract_recommender import GeneralRecommender, SequentialRec
 from recbole.utils import ModelType
 
 from recbole_negs.errors import ConfigError
+from recbole_negs.losses import squared_l2
 from recbole_negs.scoring import (CandidateScorer, PredictScorer, train_catalog_scores, train_scores,
                                   train_shared_scores)
 from recbole_negs.sequence_rows import TARGET_SEQ, WINDOW_START
@@ -62,7 +63,7 @@ class Backbone:
     family = ""
     slow = False
     has_user_queries = False  # a query vector per user (user_scorer works): general models with user tables
-    regularized = False  # the model adds an L2 term on the batch's embeddings (regularization())
+    regularized = False  # the loss adds an L2 term on the batch's embeddings (regularization())
     all_position_shift = None  # for all-position rows: 1 = causal (targets shifted), 0 = masked in place
 
     def __init__(self, model, config):
@@ -104,6 +105,10 @@ class MatrixFactorization(Backbone):
     family = "matrix factorization"
     has_user_queries = True
 
+    @property
+    def regularized(self):
+        return bool(_config_value(self.config, "embedding_l2"))
+
     def encode(self, interaction):
         users, positives = interaction[self.USER_ID], interaction[self.ITEM_ID]
         return Encoded(users, positives, self.model.user_embedding(users), self.model.item_embedding.weight,
@@ -111,6 +116,12 @@ class MatrixFactorization(Backbone):
 
     def user_scorer(self):
         return CandidateScorer(self.model.user_embedding.weight, self.model.item_embedding.weight)
+
+    def regularization(self, enc, neg_ids):
+        """``embedding_l2``: the papers' squared L2 on the batch's users, positives and negatives (RecBole's BPR
+        model has none)."""
+        return squared_l2(_config_value(self.config, "embedding_l2"), enc.queries, enc.item_vectors[enc.positives],
+                          enc.item_vectors[neg_ids])
 
 
 class GraphPropagation(Backbone):
@@ -130,6 +141,15 @@ class GraphPropagation(Backbone):
                        extra={"user_all": user_all})
 
     def regularization(self, enc, neg_ids):
+        """RecBole's own term (``reg_weight``, as the model's loss computes it), plus ``embedding_l2``: the papers'
+        squared L2 on the batch's ego (unpropagated) embeddings."""
+        model = self.model
+        l2 = _config_value(self.config, "embedding_l2")
+        papers = squared_l2(l2, model.user_embedding(enc.users), model.item_embedding(enc.positives),
+                            model.item_embedding(neg_ids)) if l2 else 0.0
+        return papers + self._recbole_regularization(enc, neg_ids)
+
+    def _recbole_regularization(self, enc, neg_ids):
         model = self.model
         if not getattr(model, "reg_weight", 0):
             return 0.0
@@ -290,3 +310,8 @@ def adapter_class(config):
 
 def build_backbone(model, config):
     return adapter_class(config)(model, config)
+
+
+def _config_value(config, key, default=0.0):
+    """A plugin key that a hand-built config (tests) may lack."""
+    return config[key] if key in config and config[key] is not None else default

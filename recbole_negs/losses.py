@@ -31,9 +31,23 @@ def bpr(pos, neg, valid=None):
 
 
 def soft_bpr(pos, neg, beta, valid=None):
-    """PDNS's soft BPR (Shi et al. 2023, Eq. 6): -ln sigmoid(beta * (pos - neg)). Its gradient is
-    beta * sigmoid(-beta * gap) per pair, so a small beta damps the push on hard (possibly false) negatives."""
+    """PDNS's soft BPR (Shi et al., "Enhancing Recommender Systems: A Strategy to Mitigate False Negative
+    Impact", arXiv 2211.13912, Eq. 10): -ln sigmoid(beta * (pos - neg)). Its gradient is beta * sigmoid(-beta *
+    gap) per pair, so a small beta damps the push on hard (possibly false) negatives."""
     return pair_mean(-F.logsigmoid(beta * (pos[:, None] - neg)), valid)
+
+
+def squared_l2(weight, *embeddings):
+    """The papers' L2 on a batch's embeddings: ``weight * sum ||e||^2 / (2 B)``, B = the batch's positives (the
+    first dim of the last tensor), so a row in the batch once gets the gradient ``weight * e / B`` added to the
+    mean loss's. It is RecBole's ``EmbLoss(require_pow=True)``; the SRNS code's TF ``l2_regularizer(lambda)`` =
+    ``lambda / 2 * sum e^2`` beside a loss *summed* over the batch is the same objective times B (Adam is
+    invariant to that factor); PDNS's lambda (Table 6, no formula given) is read as the same LightGCN / MixGCF
+    form. docs/decisions.md, "The papers' L2"."""
+    if not weight:
+        return 0.0
+    total = sum(embedding.square().sum() for embedding in embeddings)
+    return weight * total / (2 * embeddings[-1].shape[0])
 
 
 def bce(pos, neg, pos_weight=1.0):

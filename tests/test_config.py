@@ -13,7 +13,7 @@ from conftest import small_config
 # One bad value per plugin key; a new key must add its own here (test_every_key_has_a_bad_value).
 BAD_VALUES = {
     "sampler": "bogus", "loss": "hinge", "trainer": "fancy", "method": "xyz", "neg_sample_num": 0,
-    "neg_exclude": "everything", "neg_sample_replacement": "yes", "checkpoint_file": "/no/such/file.pth",
+    "embedding_l2": -0.01, "neg_exclude": "everything", "neg_sample_replacement": "yes", "checkpoint_file": "/no/such/file.pth",
     "seq_train_mode": "random", "seq_long_policy": "first", "popularity_alpha": -1.0, "dns_candidates": 0,
     "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
     "genni_curriculum": "on", "genni_alpha_step": 0.0, "genni_alpha_bounds": [3.0, 1.0], "srns_pool_size": 0,
@@ -107,9 +107,17 @@ def test_sampler_file_suggests_its_loss_unless_the_user_names_one():
 def test_method_preset_and_per_model_file():
     lightgcn = small_config("LightGCN", method="pdns")
     assert (lightgcn["sampler"], lightgcn["loss"], lightgcn["dns_candidates"], lightgcn["soft_bpr_beta"]) == (
-        "dns", "soft_bpr", 16, 0.1)
+        "dns", "soft_bpr", 64, 0.01)
+    from recbole_negs.config.configurator import NegsConfig
+
+    plain = NegsConfig(model="LightGCN", dataset="ml-100k", config_dict={"method": "pdns"})  # no test overrides
+    assert (plain["learning_rate"], plain["embedding_size"], plain["n_layers"], plain["embedding_l2"],
+            plain["reg_weight"], plain["train_batch_size"]) == (0.005, 64, 3, 0.0001, 0.0, 2048)  # Table 6, Gowalla
     mf = small_config("BPR", method="pdns")
-    assert (mf["dns_candidates"], mf["soft_bpr_beta"]) == (32, 0.3)
+    assert (mf["dns_candidates"], mf["soft_bpr_beta"], mf["learning_rate"], mf["embedding_l2"]) == (64, 0.2, 0.001,
+                                                                                                   0.01)
+    assert small_config("BPR")["embedding_l2"] == 0.0  # no L2 unless a preset or the user asks
+    assert small_config("BPR", method="srns")["embedding_l2"] == 0.01  # SRNS_real/run.sh --regs 0.01
     genni = small_config("SASRec", method="genni")
     assert (genni["sampler"], genni["loss"], genni["genni_alpha"], genni["genni_beta"], genni["neg_exclude"]) == (
         "genni", "bce", 2.5, 1.0, "target")

@@ -126,3 +126,45 @@ def test_key_table_allows_exactly_the_registered_names():
                 assert registry.load(kind, name).name == name
         assert not KEY_BY_NAME[kind].check("no_such_" + kind)
     assert KEY_BY_NAME["method"].allowed.split("|") == ["none", *method_names()]
+
+
+# --------------------------------------------------------------------------- the papers' L2 (embedding_l2)
+def test_squared_l2_gradient_is_lambda_e_over_the_batch():
+    """lambda * sum ||e||^2 / (2 B): each row of the batch gets lambda * e / B, a row present twice twice that
+    (the SRNS code's TF l2_regularizer beside a summed loss, divided by B; PDNS's lambda read the same way)."""
+    from recbole_negs.losses import squared_l2
+
+    g = torch.Generator().manual_seed(1)
+    table = torch.randn(6, 4, generator=g, dtype=torch.double, requires_grad=True)
+    users, negatives = torch.tensor([0, 1, 1]), torch.tensor([[2, 3], [4, 2], [5, 3]])  # B = 3, K = 2
+    lam = 0.01
+    squared_l2(lam, table[users], table[negatives]).backward()
+    count = torch.bincount(torch.cat([users, negatives.flatten()]), minlength=6).double()
+    assert torch.allclose(table.grad, lam * count[:, None] * table.detach() / 3, rtol=1e-12, atol=0)
+    assert squared_l2(0.0, table[users]) == 0.0
+
+
+@pytest.mark.parametrize("model", ["BPR", "LightGCN"])
+def test_embedding_l2_reaches_the_batch_rows_of_each_backbone(model, in_tmp):
+    """The backbone's regularization with embedding_l2 = lambda (LightGCN's own reg_weight off) puts lambda e / B
+    on the ego embeddings of the batch's users, positives and negatives and nothing elsewhere."""
+    from recbole.data.interaction import Interaction
+
+    from conftest import build
+
+    lam = 0.05
+    config, net, *_ = build(model, embedding_l2=lam, reg_weight=0.0, sampler="uniform")
+    backbone, recbole_model = net.backbone, net.backbone.model
+    users, positives = torch.tensor([1, 2, 2, 7]), torch.tensor([3, 4, 5, 3])
+    negatives = torch.tensor([[9], [10], [11], [12]])
+    enc = backbone.encode(Interaction({config["USER_ID_FIELD"]: users, config["ITEM_ID_FIELD"]: positives}))
+    recbole_model.zero_grad()
+    backbone.regularization(enc, negatives).backward()
+    user_w, item_w = recbole_model.user_embedding.weight, recbole_model.item_embedding.weight
+    user_count = torch.bincount(users, minlength=user_w.shape[0]).float()
+    item_count = torch.bincount(torch.cat([positives, negatives.flatten()]), minlength=item_w.shape[0]).float()
+    assert torch.allclose(user_w.grad, lam * user_count[:, None] * user_w.detach() / 4, atol=1e-9)
+    assert torch.allclose(item_w.grad, lam * item_count[:, None] * item_w.detach() / 4, atol=1e-9)
+    _, off, *_ = build(model, embedding_l2=0.0, reg_weight=0.0, sampler="uniform")
+    enc = off.backbone.encode(Interaction({config["USER_ID_FIELD"]: users, config["ITEM_ID_FIELD"]: positives}))
+    assert float(off.backbone.regularization(enc, negatives)) == 0.0

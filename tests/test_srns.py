@@ -11,7 +11,7 @@ from recbole.utils import ModelType
 
 from recbole_negs.scoring import CandidateScorer
 from recbole_negs.errors import ConfigError
-from recbole_negs.samplers import srns as srns_module
+from recbole_negs.samplers.srns import real as srns_module  # the real mode: its constants and helpers
 from recbole_negs.samplers.base import Targets
 from recbole_negs.samplers.srns import SRNSSampler, first_occurrence, occurrence_rank, sample_without_replacement
 
@@ -462,3 +462,18 @@ def test_bpr_trains_with_srns_on_ml100k(monkeypatch, tmp_path):
     assert len(seen) == 2
     for stats in seen:  # the chosen negatives are harder than uniform draws from the same pools
         assert stats["chosen_hardness"] > stats["fresh_hardness"]
+
+
+# --------------------------------------------------------------------------- one class per mode
+def test_srns_sampler_builds_the_class_of_its_mode():
+    from recbole_negs.samplers.srns import RealSRNSSampler, SyntheticSRNSSampler
+
+    context = make_context([[], [1]], 6)
+    for mode, cls in (("real", RealSRNSSampler), ("synthetic", SyntheticSRNSSampler)):
+        assert SRNSSampler.for_config(make_config(srns_mode=mode)) is cls
+        sampler = SRNSSampler(make_config(srns_mode=mode), context)
+        assert type(sampler) is cls and isinstance(sampler, SRNSSampler) and sampler.name == "srns"
+    with pytest.raises(ConfigError, match="srns_mode.*real"):
+        SRNSSampler.for_config(make_config(srns_mode="other"))
+    with pytest.raises(ConfigError, match="nproc"):  # the synthetic mode's own refusal, through the base
+        SRNSSampler.check_config(_full_config(srns_mode="synthetic", single_spec=False, nproc=2))

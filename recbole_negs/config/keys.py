@@ -91,6 +91,9 @@ KEYS: Tuple[Key, ...] = (
         one_of(*METHODS)),
     Key("neg_sample_num", "int >= 1", "K, negatives per positive (per position for sequential models)",
         int_at_least(1)),
+    Key("embedding_l2", "float >= 0", "the papers' squared L2 on the batch's ego embeddings (users, positives, "
+        "negatives): lambda * sum ||e||^2 / (2 B); general models with user and item tables (BPR, LightGCN, NGCF), "
+        "added to RecBole's reg_weight term; 0 = none (RecBole's BPR model has no L2)", number_in(0, INF)),
     Key("neg_exclude", "history|target", "items never drawn as a negative: the user's training items, or only "
         "the target itself", one_of("history", "target")),
     Key("neg_share", "target|sequence|batch", "who shares a draw of negatives: each target its own K (the "

@@ -1,5 +1,6 @@
 """DNS (Zhang et al., SIGIR 2013): draw H uniform candidates per positive, keep the K the model scores highest.
-With the soft BPR loss this is PDNS (Shi et al. 2023). Candidates are scored from the batch's own encoding."""
+With the soft BPR loss this is PDNS (Shi et al., "Enhancing Recommender Systems: A Strategy to Mitigate False
+Negative Impact", arXiv 2211.13912). Candidates are scored from the batch's own encoding."""
 
 import torch
 
