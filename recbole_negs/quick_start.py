@@ -126,6 +126,10 @@ def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dic
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
+    if config["plot"] and distributed.is_main_process():
+        from recbole_negs.run_plots import plot_run
+
+        logger.info(set_color("plot", "yellow") + f": {plot_run(config, trainer)}")
     result = {
         "best_valid_score": float(best_valid_score),
         "valid_score_bigger": bool(config["valid_metric_bigger"]),
