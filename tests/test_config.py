@@ -14,8 +14,8 @@ from conftest import small_config
 BAD_VALUES = {
     "sampler": "bogus", "loss": "hinge", "trainer": "fancy", "method": "xyz", "neg_sample_num": 0,
     "neg_exclude": "everything", "neg_sample_replacement": "yes", "checkpoint_file": "/no/such/file.pth",
-    "seq_train_mode": "random", "seq_long_policy": "first", "popularity_alpha": -1.0, "dns_candidates": 0,
-    "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
+    "plot": "yes", "seq_train_mode": "random", "seq_long_policy": "first", "popularity_alpha": -1.0,
+    "dns_candidates": 0, "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
     "genni_curriculum": "on", "genni_alpha_step": 0.0, "genni_alpha_bounds": [3.0, 1.0], "srns_pool_size": 0,
     "srns_s1": 0, "srns_s2": -2, "srns_tau": 0.0, "srns_alpha": "big", "srns_warmup": -1, "srns_mode": "fake",
     "soft_bpr_beta": 0.0, "gbce_t": 1.5, "sampled_softmax_logq": "maybe", "ufn_reverse_threshold": 0,
