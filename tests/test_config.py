@@ -14,15 +14,15 @@ from conftest import small_config
 BAD_VALUES = {
     "sampler": "bogus", "loss": "hinge", "trainer": "fancy", "method": "xyz", "neg_sample_num": 0,
     "neg_exclude": "everything", "neg_sample_replacement": "yes", "checkpoint_file": "/no/such/file.pth",
-    "plot": "yes", "seq_train_mode": "random", "seq_long_policy": "first", "popularity_alpha": -1.0,
-    "dns_candidates": 0, "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
+    "seq_train_mode": "random", "seq_long_policy": "first", "popularity_alpha": -1.0, "dns_candidates": 0,
+    "genni_alpha": -0.5, "genni_beta": 1.5, "genni_beta_schedule": 0, "genni_preselect": "per_user",
     "genni_curriculum": "on", "genni_alpha_step": 0.0, "genni_alpha_bounds": [3.0, 1.0], "srns_pool_size": 0,
     "srns_s1": 0, "srns_s2": -2, "srns_tau": 0.0, "srns_alpha": "big", "srns_warmup": -1, "srns_mode": "fake",
     "soft_bpr_beta": 0.0, "gbce_t": 1.5, "sampled_softmax_logq": "maybe", "ufn_reverse_threshold": 0,
     "ufn_lambda": -0.3, "ufn_ema_decay": 1.0, "ufn_warmup_epochs": "soon", "ufn_teacher_dropout": 1,
     "ufn_evaluate": "both", "ufn_variant": "ufn+", "ufn_variance_threshold": 0.0, "ufn_adam_betas": [0.9, 1.2], "eval_mask_history": "yes", "eval_neg_exclude": "test", "eval_neg_seed": 1.5,
     "eval_max_users": 0, "neg_share": "user", "seq_batch_size_unit": "epochs", "genni_group_rows": 0,
-    "mixed_uniform_num": 0,
+    "mixed_uniform_num": 0, "plot": "yes",
 }
 
 
