@@ -107,6 +107,18 @@ def plot_valid_curves(path, title, results, ylabel):
     return _plots.line_plot(path, title, series, "epoch", ylabel)
 
 
+def plot_valid_seconds(path, title, results, ylabel, logx=False):
+    """Validation metric against training seconds, mean over seeds, one line per row: epoch e is placed at
+    (e + 1) x the row's mean seconds per epoch, so rows that differ in cost per epoch compare at equal time."""
+    series = {}
+    for label, runs in results.items():
+        if runs:
+            per_epoch = sum(r["sec_per_epoch"] for r in runs) / len(runs)
+            series[label] = [[((epoch + 1) * per_epoch, value) for epoch, value in r["valid_curve"]] for r in runs]
+    return _plots.line_plot(path, title, series, "training seconds (epochs x mean seconds per epoch)", ylabel,
+                            logx=logx)
+
+
 def output_paths(out, name):
     """(markdown, json, png stem) beside each other: results/<name>.md, .json, <name>-*.png."""
     stem = os.path.splitext(out)[0]

@@ -146,6 +146,8 @@ def main():
     ]
     ex.plot_valid_curves(stem + "-valid.png", "Beauty, SASRec: validation NDCG@10 (mean over seeds)", results,
                          "valid NDCG@10")
+    ex.plot_valid_seconds(stem + "-valid-seconds.png", "Beauty, SASRec: validation NDCG@10 against training "
+                          "seconds (mean over seeds)", results, "valid NDCG@10", logx=True)
     common.write_result(md, "GenNi Table 1 on Beauty (SASRec)", "\n".join(body))
 
 

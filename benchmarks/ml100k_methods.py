@@ -112,6 +112,8 @@ def main():
         all_results[name] = results
         png, seconds_png = f"{stem}-{name}.png", f"{stem}-{name}-seconds.png"
         ex.plot_valid_curves(png, f"ml-100k, {name}: validation NDCG@10 (mean over seeds)", results, "valid NDCG@10")
+        ex.plot_valid_seconds(f"{stem}-{name}-valid-seconds.png", f"ml-100k, {name}: validation NDCG@10 against "
+                              "training seconds (mean over seeds)", results, "valid NDCG@10")
         _plots.bar_plot(seconds_png, f"ml-100k, {name}: seconds per training epoch (mean ± SE over seeds)",
                         {label: common.mean_se([r["sec_per_epoch"] for r in runs]) for label, runs in results.items()},
                         "seconds per training epoch")

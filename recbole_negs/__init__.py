@@ -1,6 +1,12 @@
 """recbole-negs: UFNRec, GenNi, SRNS and PDNS negative sampling for RecBole models."""
 
-from recbole_negs import compat
+import importlib.util
+
+if importlib.util.find_spec("recbole") is None:  # Python 3.12+ installs RecBole apart, without ray (README)
+    raise ModuleNotFoundError("recbole-negs needs RecBole 1.2.1: pip install --no-deps recbole==1.2.1 "
+                              "(on Python 3.12+; below, pip install recbole==1.2.1)", name="recbole")
+
+from recbole_negs import compat  # noqa: E402
 
 compat.apply()
 

@@ -1,7 +1,9 @@
 """Multi-process training on RecBole's distributed path (torch.distributed), with gloo on CPU.
 
 RecBole hard-codes nccl and CUDA devices, and its process launcher lives in ``recbole.quick_start`` (which
-imports ray), so the plugin has its own launcher and device set-up. Samplers keep their state outside the
+imports ray), so the plugin has its own launcher and device set-up. Processes are started either by that
+launcher (``--nproc``, and RecBole's ``--world_size``/``--group_offset``/``--ip``/``--port`` for one command per
+machine) or by ``torchrun``, whose environment is read into the same RecBole keys. Samplers keep their state outside the
 model (never in DDP buffers, which rank 0 re-broadcasts); what must agree across processes is reduced here.
 """
 
@@ -9,6 +11,44 @@ import os
 
 import torch
 import torch.distributed as dist
+
+
+def torchrun_keys():
+    """RecBole's process keys (local_rank, offset, world_size, nproc, ip, port) from the environment that
+    torchrun gives each process, or None outside torchrun (or for a single process).
+
+    torchrun numbers the processes of a machine contiguously, so RANK - LOCAL_RANK is RecBole's ``offset`` (the
+    first global rank on this machine). MASTER_ADDR:MASTER_PORT is torchrun's own store; torch.distributed
+    joins it as a client in every process (TORCHELASTIC_USE_AGENT_STORE), so RecBole's tcp:// start works."""
+    env = os.environ
+    if not all(name in env for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE")) or int(env["WORLD_SIZE"]) < 2:
+        return None
+    rank, local_rank = int(env["RANK"]), int(env["LOCAL_RANK"])
+    return {"local_rank": local_rank, "offset": rank - local_rank, "world_size": int(env["WORLD_SIZE"]),
+            "nproc": int(env.get("LOCAL_WORLD_SIZE", 1)), "ip": env.get("MASTER_ADDR", "localhost"),
+            "port": str(env.get("MASTER_PORT", "29500"))}
+
+
+def under_torchrun(config_dict, model, nproc=1):
+    """``config_dict`` with torchrun's process keys when this process was started by torchrun (the folders all
+    processes write into made first), else None. The plugin's own launcher would start processes inside each
+    of torchrun's, so ``nproc > 1`` is refused there."""
+    keys = torchrun_keys()
+    if keys is None:
+        return None
+    if nproc > 1:
+        from recbole_negs.errors import ConfigError
+
+        raise ConfigError(f"--nproc={nproc} under torchrun: torchrun starts the processes (--nproc_per_node), "
+                          "so leave --nproc out")
+    config_dict = {**(config_dict or {}), **keys}
+    prepare_folders(config_dict, model)
+    return config_dict
+
+
+def is_main_process():
+    """Rank 0 of the whole job (every process of a single-process run)."""
+    return not active() or dist.get_rank() == 0
 
 
 def active():

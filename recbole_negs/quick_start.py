@@ -99,8 +99,11 @@ def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dic
                      nproc=1, world_size=-1, ip="localhost", port="5678", group_offset=0):
     """Train and test one configuration; returns the same dict as RecBole's ``run_recbole`` (plain floats).
     With ``nproc > 1`` it starts that many processes on RecBole's distributed path (gloo on CPU, nccl on
-    GPUs) and returns rank 0's result."""
-    if nproc > 1 or world_size > 0:
+    GPUs) and returns rank 0's result; under torchrun this process is one of torchrun's."""
+    torchrun_dict = distributed.under_torchrun(config_dict, model, nproc)
+    if torchrun_dict is not None:
+        config_dict = torchrun_dict
+    elif nproc > 1 or world_size > 0:
         import torch.multiprocessing as mp
 
         config_dict = {**(config_dict or {}), "world_size": world_size if world_size > 0 else nproc, "ip": ip,
@@ -126,6 +129,10 @@ def run_recbole_negs(model=None, dataset=None, config_file_list=None, config_dic
 
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
+    if config["plot"] and distributed.is_main_process():
+        from recbole_negs.run_plots import plot_run
+
+        logger.info(set_color("plot", "yellow") + f": {plot_run(config, trainer)}")
     result = {
         "best_valid_score": float(best_valid_score),
         "valid_score_bigger": bool(config["valid_metric_bigger"]),

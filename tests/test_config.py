@@ -22,7 +22,7 @@ BAD_VALUES = {
     "ufn_lambda": -0.3, "ufn_ema_decay": 1.0, "ufn_warmup_epochs": "soon", "ufn_teacher_dropout": 1,
     "ufn_evaluate": "both", "ufn_variant": "ufn+", "ufn_variance_threshold": 0.0, "ufn_adam_betas": [0.9, 1.2], "eval_mask_history": "yes", "eval_neg_exclude": "test", "eval_neg_seed": 1.5,
     "eval_max_users": 0, "neg_share": "user", "seq_batch_size_unit": "epochs", "genni_group_rows": 0,
-    "mixed_uniform_num": 0,
+    "mixed_uniform_num": 0, "plot": "yes",
 }
 
 

@@ -6,6 +6,7 @@ documentation cannot drift from the code.
 """
 
 import difflib
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Tuple
@@ -102,6 +103,10 @@ KEYS: Tuple[Key, ...] = (
         "excluded for it is masked out of that target's loss", one_of("target", "sequence", "batch")),
     Key("neg_sample_replacement", "true|false", "draw the K negatives of one positive with replacement; false "
         "needs K <= catalog size minus the exclusions", _is_bool),
+    Key("plot", "true|false (true needs matplotlib)", "write the run's validation curve, training loss and the "
+        "sampler's per-epoch statistics (hardness, share outscoring, UFNRec's reversals) as a PNG next to "
+        "RecBole's log file (`pip install 'recbole-negs[plot]'`)",
+        lambda v: _is_bool(v) and (not v or importlib.util.find_spec("matplotlib") is not None)),
     Key("checkpoint_file", "~ or the path of a checkpoint", "resume training from this checkpoint (written "
         "by the plugin or by RecBole); it is unpickled, so name only files you trust",
         lambda v: v is None or (isinstance(v, str) and os.path.isfile(v))),

@@ -31,6 +31,8 @@ class NegsTrainer(CheckpointMixin, Trainer):
         if cpu_processes:
             self.distributed_model = DistributedDataParallel(self.model)
         self.sampler = getattr(model, "sampler", None)  # None: RecBole's own training (sampler: none)
+        # per epoch, beside RecBole's train_loss_dict: what the log shows, kept for plot: True
+        self.statistics_history, self.valid_score_history = {}, {}
 
     @classmethod
     def check_config(cls, config):
@@ -64,6 +66,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
         for key, value in stats.items():
             self.tensorboard.add_scalar(f"Sampler/{key}", value, epoch_idx)
         self.last_statistics = stats
+        self.statistics_history[epoch_idx] = stats
 
     @torch.no_grad()
     def user_scores(self):
@@ -202,6 +205,7 @@ class NegsTrainer(CheckpointMixin, Trainer):
                              % (epoch_idx, time() - start, valid_score))
             self.logger.info(set_color("valid result", "blue") + ": \n" + dict2str(valid_result))
         self.tensorboard.add_scalar("Vaild_score", valid_score, epoch_idx)
+        self.valid_score_history[epoch_idx] = valid_score
         if update_flag:
             self.best_valid_result = valid_result
             if saved:
