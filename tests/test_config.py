@@ -166,3 +166,15 @@ def test_ufnrec_preset_carries_the_code_settings():
     assert (config["trainer"], config["neg_sample_num"], config["ufn_reverse_threshold"], config["ufn_lambda"],
             config["ufn_ema_decay"], config["ufn_adam_betas"], config["seq_long_policy"]) == (
         "ufnrec", 100, 5, 0.3, 0.999, [0.9, 0.98], "last")
+
+
+def test_key_table_shows_each_samplers_own_default():
+    """genni's file sets loss: bce and neg_exclude: target; the README's table must say so beside the overall
+    default, not show bpr / history alone."""
+    from recbole_negs.config.keys import markdown_table
+    from recbole_negs.config.properties import all_defaults, sampler_overrides
+
+    table = markdown_table(all_defaults(), sampler_overrides())
+    loss_row = next(line for line in table.splitlines() if line.startswith("| `loss` |"))
+    exclude_row = next(line for line in table.splitlines() if line.startswith("| `neg_exclude` |"))
+    assert "`bpr` (genni: `bce`" in loss_row and "`history` (genni: `target`)" in exclude_row

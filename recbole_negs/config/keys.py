@@ -231,18 +231,22 @@ def check_unknown_keys(config_keys):
                           "(the key table is in the README)")
 
 
-def markdown_table(defaults):
-    """The README's key table; `defaults` maps key -> default value read from properties/."""
+def markdown_table(defaults, per_sampler=None):
+    """The README's key table; `defaults` maps key -> default value read from properties/, `per_sampler` maps
+    key -> {sampler: its own default} where a sampler's file changes it (shown beside the overall default)."""
     rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     for key in KEYS:
         default = defaults.get(key.name, "")
-        default = "~" if default is None else default
-        cells = (f"`{key.name}`", f"`{default}`", key.allowed, f"{key.meaning} ({key.group})")
+        default = f"`{'~' if default is None else default}`"
+        others = (per_sampler or {}).get(key.name, {})
+        if others:
+            default += " (" + "; ".join(f"{sampler}: `{value}`" for sampler, value in sorted(others.items())) + ")"
+        cells = (f"`{key.name}`", default, key.allowed, f"{key.meaning} ({key.group})")
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")  # a bare | ends a cell
     return "\n".join(rows)
 
 
 if __name__ == "__main__":
-    from recbole_negs.config.properties import all_defaults
+    from recbole_negs.config.properties import all_defaults, sampler_overrides
 
-    print(markdown_table(all_defaults()))
+    print(markdown_table(all_defaults(), sampler_overrides()))

@@ -51,6 +51,20 @@ def all_defaults():
     return defaults
 
 
+def sampler_overrides():
+    """{key: {sampler: value}} for overall keys a sampler's file sets otherwise (e.g. genni's loss: bce): the
+    effective default of such a key depends on the sampler."""
+    overall = read_yaml(property_file("overall"))
+    out = {}
+    directory = os.path.join(properties_dir(), "sampler")
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".yaml"):
+            for key, value in read_yaml(os.path.join(directory, name)).items():
+                if key in overall and value != overall[key]:
+                    out.setdefault(key, {})[name[:-5]] = value
+    return out
+
+
 def method_names():
     """The presets: one YAML file per method under properties/method/."""
     folder = os.path.join(properties_dir(), "method")
