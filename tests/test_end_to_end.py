@@ -176,3 +176,15 @@ def test_eval_max_users_draws_a_fresh_subset_per_evaluation(model, in_tmp):
 
     _, _, _, _, full_data, full = build(model, sampler="uniform")
     assert len(_evaluated_users(full, full_data)) == full_data.sample_size > 100
+
+
+def test_every_package_of_the_source_tree_is_shipped():
+    """A sub-package missing from pyproject's list installs a wheel that cannot import (CI found one)."""
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    root = os.path.join(REPO, "recbole_negs")
+    found = {"recbole_negs" + dirpath[len(root):].replace(os.sep, ".")
+             for dirpath, _, files in os.walk(root) if "__init__.py" in files}
+    assert found <= listed, f"not in pyproject's packages: {sorted(found - listed)}"
