@@ -177,6 +177,78 @@ SPECS = {
                         "neg_share": "batch", "neg_exclude": "target", **STOCK_BATCH}, "seeds": [1]},
         ],
     },
+    # Issue 18 item 3: UFNRec against its matched baseline on ml-100k (RecBole's wheel; --data-dir
+    # <site-packages>/recbole/dataset_example), CPU: the same three arms as ufnrec_beauty, 60 epochs.
+    "ufnrec_ml100k": {
+        "dataset": "ml-100k",
+        "shared": {"method": "ufnrec",
+                   "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
+                                 "mode": "uni100"},
+                   "eval_neg_exclude": "train", "metrics": ["Hit", "NDCG"], "topk": [1, 5, 10],
+                   "valid_metric": "NDCG@10", "eval_batch_size": 101 * 256,
+                   "epochs": 60, "eval_step": 4, "stopping_step": 1000},
+        "baseline": "A_no_mining",
+        "metrics": ["ndcg@10", "hit@10", "ndcg@5", "hit@1"],
+        "main": "ndcg@10",
+        "protocols": ["recbole"],
+        "paper": {},
+        "rows": [
+            {"name": "A_no_mining", "model": "SASRec", "config": {"ufn_warmup_epochs": 10 ** 6}, "seeds": [1, 2]},
+            {"name": "B_ufn_auto_m5", "model": "SASRec",
+             "config": {"ufn_warmup_epochs": "auto", "ufn_reverse_threshold": 5}, "seeds": [1, 2]},
+            {"name": "C_teacher_only", "model": "SASRec",
+             "config": {"ufn_warmup_epochs": "auto", "ufn_reverse_threshold": 5, "ufn_variant": "teacher"},
+             "seeds": [1]},
+        ],
+    },
+
+    # Issue 19 item 2: SRNS's Fig. 4 claim on real data, real mode on ml-100k (the authors' real-data settings
+    # through method srns: tau 10, T0 50, pool 3000, lr 1e-3, F 32, batch 1000, l2 0.01), S1 in {8, 64} x alpha in
+    # {0, 5}, S2 = 8 S1; uni100 with one fixed set of negatives per user (the SRNS code), Recall@1 as the code
+    # selects; 100 epochs. Difficulty-only (alpha 0) should fall at S1 64 (Fig. 4 d-f).
+    "srns_real_ml100k": {
+        "dataset": "ml-100k",
+        "shared": {"method": "srns", "epochs": 100, "eval_step": 1, "stopping_step": 100,
+                   "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
+                                 "mode": "uni100"},
+                   "eval_neg_exclude": "train", "eval_neg_seed": 2020, "metrics": ["Recall", "NDCG"],
+                   "topk": [1, 3], "valid_metric": "Recall@1", "eval_batch_size": 101 * 256},
+        "baseline": "s1_8_alpha_5",
+        "metrics": ["recall@1", "recall@3", "ndcg@3"],
+        "main": "recall@1",
+        "protocols": ["recbole"],
+        "paper": {},
+        "rows": [
+            {"name": f"s1_{s1}_alpha_{a}", "model": "BPR",
+             "config": {"srns_s1": s1, "srns_s2": 8 * s1, "srns_alpha": float(a)}, "seeds": [0, 1, 2]}
+            for s1 in (8, 64) for a in (0, 5)
+        ],
+    },
+
+    # Issue 19 item 4: the ml-100k PDNS rows at equal tuning, into the over-fitting phase, CPU: MF (BPR) with
+    # Table 6's MF settings (lr 0.001, F 64, squared L2 0.01 through embedding_l2, batch 2048); DNS and PDNS over
+    # the same H {16, 64}, PDNS's beta over {0.1, 0.2, 0.3}; RNS beside. 100 epochs, validation every 5, no early
+    # stopping; RecBole's random 8:1:1 split; Recall@50 / NDCG@50 as PDNS reports them.
+    "pdns_ml100k": {
+        "dataset": "ml-100k",
+        "shared": {"learning_rate": 0.001, "embedding_size": 64, "train_batch_size": 2048, "embedding_l2": 0.01,
+                   "epochs": 100, "eval_step": 5, "stopping_step": 1000,
+                   "metrics": ["Recall", "NDCG"], "topk": [50], "valid_metric": "Recall@50",
+                   "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": "user",
+                                 "mode": "full"}},
+        "baseline": "dns_h64",
+        "metrics": ["recall@50", "ndcg@50"],
+        "main": "recall@50",
+        "protocols": ["recbole"],
+        "paper": {},
+        "rows": [{"name": "rns", "model": "BPR", "config": {"sampler": "uniform", "loss": "bpr"}, "seeds": [1, 2]}]
+        + [{"name": f"dns_h{h}", "model": "BPR", "config": {"sampler": "dns", "loss": "bpr", "dns_candidates": h},
+            "seeds": [1, 2]} for h in (16, 64)]
+        + [{"name": f"pdns_h{h}_b{b}", "model": "BPR",
+            "config": {"sampler": "dns", "loss": "soft_bpr", "dns_candidates": h, "soft_bpr_beta": b},
+            "seeds": [1, 2]} for h in (16, 64) for b in (0.1, 0.2, 0.3)],
+    },
+
 }
 
 
