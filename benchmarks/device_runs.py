@@ -439,9 +439,20 @@ def _quick_config(config, epochs=2):
 
 
 def _pack(out_dir, tar_path):
+    """Pack the finished files; a run's ``*.tmp`` (being written and renamed right now) is left out, and a file
+    that vanishes while the folder is walked is skipped instead of ending the whole command."""
     tmp = f"{tar_path}.tmp"
+    base = os.path.basename(os.path.normpath(out_dir))
     with tarfile.open(tmp, "w:gz") as tar:
-        tar.add(out_dir, arcname=os.path.basename(os.path.normpath(out_dir)))
+        for folder, _, files in os.walk(out_dir):
+            for name in sorted(files):
+                if name.endswith(".tmp"):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    tar.add(path, arcname=os.path.join(base, os.path.relpath(path, out_dir)))
+                except FileNotFoundError:
+                    continue
     os.replace(tmp, tar_path)
 
 
