@@ -5,6 +5,7 @@ tiny dataset; a few cases go through a real subprocess to show that nothing else
 
 import glob
 import os
+import socket
 import random
 import re
 import subprocess
@@ -406,7 +407,10 @@ def test_a_user_error_inside_a_spawned_process_is_one_line():
 @pytest.mark.slow
 def test_two_processes_return_plain_floats(in_tmp):
     root = write_inter(in_tmp / "data", "tiny")
-    result = run_recbole_negs(model="BPR", dataset="tiny", nproc=2, port=str(20000 + os.getpid() % 20000),
+    with socket.socket() as probe:  # a port nothing else holds (a fixed one can sit in TIME_WAIT)
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    result = run_recbole_negs(model="BPR", dataset="tiny", nproc=2, port=str(port),
                               config_dict={"data_path": root, "epochs": 1, "show_progress": False,
                                            "state": "ERROR", "embedding_size": 8})
     assert type(result) is dict and type(result["test_result"]) is dict
