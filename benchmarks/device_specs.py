@@ -179,28 +179,7 @@ SPECS = {
     },
     # Issue 18 item 3: UFNRec against its matched baseline on ml-100k (RecBole's wheel; --data-dir
     # <site-packages>/recbole/dataset_example), CPU: the same three arms as ufnrec_beauty, 60 epochs.
-    "ufnrec_ml100k": {
-        "dataset": "ml-100k",
-        "shared": {"method": "ufnrec",
-                   "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user",
-                                 "mode": "uni100"},
-                   "eval_neg_exclude": "train", "metrics": ["Hit", "NDCG"], "topk": [1, 5, 10],
-                   "valid_metric": "NDCG@10", "eval_batch_size": 101 * 256,
-                   "epochs": 60, "eval_step": 4, "stopping_step": 1000},
-        "baseline": "A_no_mining",
-        "metrics": ["ndcg@10", "hit@10", "ndcg@5", "hit@1"],
-        "main": "ndcg@10",
-        "protocols": ["recbole"],
-        "paper": {},
-        "rows": [
-            {"name": "A_no_mining", "model": "SASRec", "config": {"ufn_warmup_epochs": 10 ** 6}, "seeds": [1, 2]},
-            {"name": "B_ufn_auto_m5", "model": "SASRec",
-             "config": {"ufn_warmup_epochs": "auto", "ufn_reverse_threshold": 5}, "seeds": [1, 2]},
-            {"name": "C_teacher_only", "model": "SASRec",
-             "config": {"ufn_warmup_epochs": "auto", "ufn_reverse_threshold": 5, "ufn_variant": "teacher"},
-             "seeds": [1]},
-        ],
-    },
+    "ufnrec_ml100k": None,  # filled below: ufnrec_beauty's arms and protocol on ml-100k, every user evaluated
 
     # Issue 19 item 2: SRNS's Fig. 4 claim on real data, real mode on ml-100k (the authors' real-data settings
     # through method srns: tau 10, T0 50, pool 3000, lr 1e-3, F 32, batch 1000, l2 0.01), S1 in {8, 64} x alpha in
@@ -250,6 +229,10 @@ SPECS = {
     },
 
 }
+
+
+SPECS["ufnrec_ml100k"] = {**SPECS["ufnrec_beauty"], "dataset": "ml-100k",
+                          "shared": {k: v for k, v in SPECS["ufnrec_beauty"]["shared"].items() if k != "eval_max_users"}}
 
 
 def expand(names):
