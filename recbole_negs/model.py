@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import torch
 
-
 from recbole_negs.backbones import Encoded, build_backbone
 from recbole_negs.samplers.base import Negatives, Targets
 
@@ -22,6 +21,16 @@ class Step:
     negatives: Negatives
     pos: torch.Tensor  # [N] scores of the positives, with gradients
     neg: torch.Tensor  # [N, K] scores of the negatives, with gradients
+    rows: torch.Tensor  # [N] the batch row of each target (target_rows)
+
+
+def target_rows(enc):
+    """([N] the batch row of each target, the number of rows): its sequence for all-position rows, else its
+    own row. Shared sets per row, their scores and the per-target expansion all index by it."""
+    if enc.layout is None:
+        n = len(enc.positives)
+        return torch.arange(n, device=enc.positives.device), n
+    return torch.nonzero(enc.layout, as_tuple=True)[0], enc.layout.shape[0]
 
 
 class NegsModel(torch.nn.Module):
@@ -36,41 +45,37 @@ class NegsModel(torch.nn.Module):
 
     # --- training
     def encode_and_sample(self, interaction):
-        """One encoder pass, then the sampler on the N flat targets (scores detached, under no_grad)."""
+        """One encoder pass, then the sampler on the N flat targets (scores detached, under no_grad). Returns
+        the encoding, the negatives and each target's batch row."""
         enc = self.backbone.encode(interaction)
         scorer = self.backbone.scorer(enc) if self.sampler.model_aware else None
-        rows, n_rows = None, 0
-        if enc.layout is not None:  # the batch row (sequence) of each target, for neg_share: sequence
-            rows, n_rows = torch.nonzero(enc.layout, as_tuple=True)[0], enc.layout.shape[0]
+        rows, n_rows = target_rows(enc)
         negatives = self.sampler(Targets(enc.users, enc.positives, scorer, enc.positions, rows, n_rows))
-        return enc, negatives
+        return enc, negatives, rows
 
     def score_positives_and_negatives(self, enc, negative_ids):
         """Scores with gradients: [N] for the positives, [N, K] for the negatives, in one gather."""
         scores = self.backbone.score(enc, torch.cat([enc.positives[:, None], negative_ids], dim=1))
         return scores[:, 0], scores[:, 1:]
 
-    def score_step(self, enc, negatives):
+    def score_step(self, enc, negatives, rows):
         """[N] positive and [N, C] negative scores with gradients: per-target ids in one gather, a shared set
-        in one matmul (N x C memory)."""
+        in one matmul (N x C memory); ``rows`` [N] picks each target's set when there is one per row."""
         if negatives.shared is None:
             return self.score_positives_and_negatives(enc, negatives.ids)
         pos = self.backbone.score(enc, enc.positives[:, None])[:, 0]
-        rows = None if enc.layout is None else torch.nonzero(enc.layout, as_tuple=True)[0]
-        if negatives.shared.dim() == 2 and rows is None:
-            rows = torch.arange(len(enc.positives), device=pos.device)
         return pos, self.backbone.score_shared(enc, negatives.shared, rows)
 
     def step(self, interaction, place=None):
         """The plugin's training step up to the loss: encode once -> sample -> score -> record statistics.
         ``place(enc, negatives) -> Negatives`` may rearrange the drawn negatives before they are scored
         (UFNRec puts a target's recorded negatives in the first slots)."""
-        enc, negatives = self.encode_and_sample(interaction)
+        enc, negatives, rows = self.encode_and_sample(interaction)
         if place is not None:
             negatives = place(enc, negatives)
-        pos, neg = self.score_step(enc, negatives)
+        pos, neg = self.score_step(enc, negatives, rows)
         self.sampler.record(pos.detach(), neg.detach(), negatives.valid)
-        return Step(enc, negatives, pos, neg)
+        return Step(enc, negatives, pos, neg, rows)
 
     def calculate_loss(self, interaction):
         if self.loss.whole_catalog:
@@ -79,8 +84,7 @@ class NegsModel(torch.nn.Module):
         loss = self.loss(s.pos, s.neg, s.negatives.log_q, s.negatives.valid)
         regularization = 0.0
         if self.backbone.regularized:
-            rows = None if s.enc.layout is None else torch.nonzero(s.enc.layout, as_tuple=True)[0]
-            regularization = self.backbone.regularization(s.enc, s.negatives.per_target_ids(rows))
+            regularization = self.backbone.regularization(s.enc, s.negatives.per_target_ids(s.rows))
         return loss + regularization
 
     def full_softmax_loss(self, interaction):
@@ -96,7 +100,7 @@ class NegsModel(torch.nn.Module):
     def sample_negatives(self, interaction):
         """The negatives the sampler draws for a batch, padded to the batch's layout: [B, K] for one target per
         row, [B, L, K] for all-position rows (and [B, M, K] for BERT4Rec's M masked slots); 0 = no target."""
-        enc, negatives = self.encode_and_sample(interaction)
+        enc, negatives, _ = self.encode_and_sample(interaction)
         if enc.layout is None:
             return negatives.ids
         padded = negatives.ids.new_zeros(enc.layout.shape + (negatives.ids.shape[1],))

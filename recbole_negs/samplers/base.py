@@ -41,9 +41,6 @@ class Negatives:
     shared: Optional[torch.Tensor] = None  # [C] or [R, C]
     valid: Optional[torch.Tensor] = None  # [N, C] bool, with ``shared``
 
-    def width(self):
-        return (self.ids if self.shared is None else self.shared).shape[-1]
-
     def per_target_ids(self, rows=None):
         """[N, C] ids of every target's candidates (a shared set expanded; costs N x C)."""
         if self.shared is None:
